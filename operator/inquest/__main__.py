@@ -1,0 +1,5 @@
+import sys
+
+from inquest.cli import main
+
+sys.exit(main())

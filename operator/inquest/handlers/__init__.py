@@ -1,0 +1,1 @@
+"""Kopf handlers: decorators only, each delegating to domain/, agent/ or clients/."""

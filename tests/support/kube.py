@@ -1,0 +1,59 @@
+"""A KMock Kubernetes emulator declaring the resources Inquest reads and owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kmock
+
+VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+
+# (api path prefix "group/version" or "v1", plural, kind, namespaced, subresources)
+RESOURCES: list[tuple[str, str, str, bool, list[str]]] = [
+    ("v1", "namespaces", "Namespace", False, ["status"]),
+    ("v1", "pods", "Pod", True, ["status", "log"]),
+    ("v1", "events", "Event", True, []),
+    ("v1", "configmaps", "ConfigMap", True, []),
+    ("v1", "secrets", "Secret", True, []),
+    ("v1", "services", "Service", True, ["status"]),
+    ("v1", "endpoints", "Endpoints", True, []),
+    ("v1", "nodes", "Node", False, ["status"]),
+    ("v1", "serviceaccounts", "ServiceAccount", True, []),
+    ("v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ["status"]),
+    ("apps/v1", "deployments", "Deployment", True, ["status", "scale"]),
+    ("apps/v1", "replicasets", "ReplicaSet", True, ["status", "scale"]),
+    ("apps/v1", "statefulsets", "StatefulSet", True, ["status", "scale"]),
+    ("apps/v1", "daemonsets", "DaemonSet", True, ["status"]),
+    ("batch/v1", "jobs", "Job", True, ["status"]),
+    ("batch/v1", "cronjobs", "CronJob", True, ["status"]),
+    ("events.k8s.io/v1", "events", "Event", True, []),
+    ("apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False, ["status"]),
+    ("inquest.dev/v1alpha1", "modelproviders", "ModelProvider", True, ["status"]),
+    ("inquest.dev/v1alpha1", "investigations", "Investigation", True, ["status"]),
+]
+
+MP = "inquest.dev/v1alpha1/modelproviders"
+INV = "inquest.dev/v1alpha1/investigations"
+
+
+def declare_resources(emulator: kmock.KubernetesEmulator) -> None:
+    for api, plural, kind, namespaced, subresources in RESOURCES:
+        emulator.resources[f"{api}/{plural}"] = {
+            "kind": kind,
+            "namespaced": namespaced,
+            "verbs": VERBS,
+            "subresources": subresources,
+            "categories": ["inquest"] if api.startswith("inquest.dev") else [],
+        }
+
+
+def obj(
+    kind: str, name: str, namespace: str | None = "default", *, api_version: str = "v1", **fields: Any
+) -> dict[str, Any]:
+    """A manifest with metadata filled the way a real server would (uid, generation, timestamps)."""
+    meta: dict[str, Any] = {"name": name, "uid": f"uid-{kind.lower()}-{name}", "generation": 1,
+                            "creationTimestamp": "2026-01-01T00:00:00Z"}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    meta.update(fields.pop("metadata", {}))
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, **fields}
