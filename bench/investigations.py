@@ -1,0 +1,202 @@
+"""Benchmark: N Investigations at once through the in-process operator, against KMock and a
+zero-latency scripted model (the fake LLM), each making ``--tools`` tool calls before it submits.
+
+    python bench/investigations.py [-n 200] [--tools 10]
+
+KMock and the fake LLM run in a child process, so that the operator's process (Kopf, the agents, the
+Kubernetes and OpenAI clients) is what is measured. Prints wall time, per-step operator overhead
+(p50/p95: a step's time outside the model call and the tool calls), throughput, CPU time, idle and
+peak RSS, and the size of the first model request in tokens.
+Figures only: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
+
+import kmock  # noqa: E402
+import kopf  # noqa: E402
+import kubernetes.client  # noqa: E402
+from tests.conftest import OperatorHandle, operator_settings  # noqa: E402
+from tests.support.fake_llm import FakeLLM, auto_tool_probe, text, tool_call  # noqa: E402
+from tests.support.kube import declare_resources, obj  # noqa: E402
+
+import inquest.main  # noqa: E402,F401  (registers the handlers)
+from inquest.agent.loop import AgentOutcome  # noqa: E402
+from inquest.agent.prompts import PROMPT_MARKER  # noqa: E402
+from inquest.agent.runner import InvestigationRuntime  # noqa: E402
+from inquest.clients import Clients, KubeClient  # noqa: E402
+from inquest.domain import conditions  # noqa: E402
+
+API = "/apis/inquest.dev/v1alpha1/namespaces/default"
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), in MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except OSError:
+        return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class ScriptedAgentModel:
+    """Agent requests: ``tools`` tool calls (list pods), then submit_findings. Probes: the default."""
+
+    def __init__(self, tools: int) -> None:
+        self.tools = tools
+        self.calls = 0
+
+    def __call__(self, request: dict[str, Any]) -> Any:
+        messages = request.get("messages") or []
+        if not (messages and str(messages[0].get("content", "")).startswith(PROMPT_MARKER)):
+            return auto_tool_probe(request)
+        self.calls += 1
+        done = sum(1 for m in messages if m.get("role") == "tool")
+        if done < self.tools:
+            return tool_call("list_resources", {"kind": "pods"}, usage=(900, 20))
+        if "tools" not in request:
+            return text("forced answer")
+        return tool_call("submit_findings", {"summary": "web-3 crash-loops", "answer": "web-3 exits with 1.",
+                                             "findings": [{"severity": "critical", "title": "web-3 crash-loops",
+                                                           "resource": "pod/web-3"}]}, usage=(900, 60))
+
+
+def serve(pipe: Any, tools: int) -> None:
+    """The child process: KMock and the fake LLM, off the operator's process and GIL."""
+    asyncio.run(_serve(pipe, tools))
+
+
+async def _serve(pipe: Any, tools: int) -> None:
+    model = ScriptedAgentModel(tools)
+    async with kmock.KubernetesEmulator() as kube, kmock.Server(kube), FakeLLM(default=model) as llm:
+        declare_resources(kube)
+        for i in range(10):
+            kube.objects["v1/pods", "default", f"web-{i}"] = obj("Pod", f"web-{i}", spec={"containers": [
+                {"name": "app", "image": "web:1"}]}, status={"phase": "Running"})
+        pipe.send((str(kube.url).rstrip("/"), llm.base_url))
+        while not pipe.poll():
+            # KMock checks each request against its whole request log (quadratic): the benchmark
+            # needs no log, and keeping it would measure the emulator, not the operator.
+            kube._requests.clear()
+            await asyncio.sleep(0.02)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        pipe.send((model.calls, usage.ru_utime + usage.ru_stime))
+
+
+async def main(n: int, tools: int, concurrency: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("kopf").setLevel(logging.ERROR)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+    outcomes: list[AgentOutcome] = []
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(child, tools), daemon=True)
+    server.start()
+    kube_url, llm_url = await asyncio.to_thread(parent.recv)
+    cfg = kubernetes.client.Configuration(host=kube_url)
+    client = KubeClient(cfg, max_workers=32)
+    runtime = InvestigationRuntime(on_outcome=outcomes.append)
+    memo = kopf.Memo(clients=Clients(kube=client), investigations=runtime)
+    handle = OperatorHandle(memo, operator_settings())
+    idle_before = rss_mb()
+    await handle.start()
+
+    async def phases() -> dict[str, str | None]:
+        listing = await client.get_json(f"{API}/investigations")
+        return {i["metadata"]["name"]: (i.get("status") or {}).get("phase") for i in listing["items"]}
+
+    try:
+        await client.send_json("POST", f"{API}/modelproviders", obj(
+            "ModelProvider", "bench", api_version="inquest.dev/v1alpha1",
+            metadata={"labels": {"inquest.dev/default": "true"}, "resourceVersion": "1"},
+            spec={"baseURL": llm_url, "model": "test-model", "parameters": {"contextWindow": 4096},
+                  "maxConcurrentInvestigations": concurrency,
+                  "pricing": {"inputPerMillionTokens": 0.5, "outputPerMillionTokens": 1.5}}))
+        deadline = time.monotonic() + 30
+        while True:
+            provider = await client.get_json(f"{API}/modelproviders/bench")
+            if conditions.is_true((provider.get("status") or {}).get("conditions"), "Ready"):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("the benchmark provider never became Ready")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        idle = rss_mb()
+
+        started = time.monotonic()
+        cpu_started = time.process_time()
+        await asyncio.gather(*(client.send_json("POST", f"{API}/investigations", obj(
+            "Investigation", f"inv-{i:04d}", api_version="inquest.dev/v1alpha1",
+            metadata={"uid": f"uid-inv-{i}", "resourceVersion": "1"},
+            spec={"question": "Why is web-3 crash-looping?", "limits": {"maxSteps": tools + 2}}))
+            for i in range(n)))
+        created = time.monotonic() - started
+        while True:
+            final = await phases()
+            if len(final) == n and all(p in ("Succeeded", "Failed") for p in final.values()):
+                break
+            if time.monotonic() - started > 600:
+                raise SystemExit(f"not finished after 600 s: {list(final.values()).count('Succeeded')} succeeded")
+            await asyncio.sleep(0.1)
+        wall = time.monotonic() - started
+        operator_cpu = time.process_time() - cpu_started
+    finally:
+        await handle.stop()
+        client.close()
+        parent.send("stop")
+        calls, server_cpu = await asyncio.to_thread(parent.recv) if server.is_alive() else (-1, float("nan"))
+        server.join(5)
+
+    values = list(final.values())
+    overheads = [o * 1000 for outcome in outcomes for o in outcome.step_overheads]
+    steps = sum(outcome.record.steps for outcome in outcomes)
+    first_tokens = outcomes[0].first_request_tokens if outcomes else 0
+    print(f"investigations      {n} ({values.count('Succeeded')} Succeeded, {values.count('Failed')} Failed), "
+          f"{tools} tool calls + submit_findings each, maxConcurrentInvestigations {concurrency}")
+    print(f"cpu cores           {os.cpu_count()} (KMock and the fake LLM run in a second process)")
+    print(f"created in          {created:.2f} s")
+    print(f"wall time           {wall:.2f} s (first create -> all finished)")
+    print(f"model calls         {calls} ({steps} agent steps)")
+    print(f"throughput          {n / wall:.1f} investigations/s, {steps / wall:.0f} steps/s")
+    print(f"step overhead       p50 {percentile(overheads, 50):.2f} ms, p95 {percentile(overheads, 95):.2f} ms "
+          f"(outside model and tool calls; mean {statistics.fmean(overheads) if overheads else 0:.2f} ms)")
+    print(f"cpu time            operator process {operator_cpu:.1f} s, KMock + fake LLM process "
+          f"{server_cpu:.1f} s (whole life)")
+    print(f"operator RSS        before start {idle_before:.0f} MB, idle {idle:.0f} MB, peak {peak_rss_mb():.0f} MB")
+    print(f"first request       {first_tokens} tokens (estimate: system prompt + tool schemas + question)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=200, help="investigations at once (default 200)")
+    parser.add_argument("--tools", type=int, default=10, help="tool calls per investigation (default 10)")
+    parser.add_argument("--concurrency", type=int, default=100,
+                        help="the provider's maxConcurrentInvestigations (default 100, the CRD's maximum)")
+    args = parser.parse_args()
+    if os.environ.get("BENCH_SWITCH"):
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
+    asyncio.run(main(args.n, args.tools, args.concurrency))

@@ -1,0 +1,557 @@
+"""Investigation verdicts: phases, conditions, the model's findings, usage and cost -> status.
+
+Pure logic, no I/O. The runner (``inquest.agent.runner``) decides *when*; this module decides
+*what* the status says, and keeps every list and text in it bounded with visible cut markers.
+
+Conditions (Tekton-style, one summary condition plus specific ones):
+
+- ``Succeeded``: ``Unknown`` while Pending (reasons ``Pending``, ``Queued``, ``ProviderNotReady``)
+  or Running (``Running``); ``True`` (``Succeeded``) or ``False`` with the failure reason
+  (``StepLimitReached``, ``DeadlineExceeded``, ``TokenBudgetExceeded``, ``CostBudgetExceeded``,
+  ``ModelAuthenticationFailed``, ``ModelNotFound``, ``ModelUnavailable``, ``ModelRequestRejected``,
+  ``NoAnswer``, ``ProviderNotReady``, ``RestartLimitExceeded``, ``SpecChanged``, ``InternalError``).
+- ``ProviderReady``: whether the provider could be used (``ProviderNotReady``, ``ProviderNotFound``,
+  ``NoDefaultProvider``, ``ProviderNotAllowed``, or a connection reason).
+- ``Restarted``: ``True`` once an operator restart interrupted the run and it started again.
+- ``SpecImmutable``: ``True``/``SpecChangeRefused`` after a spec edit was refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from inquest.api.investigation import (
+    MAX_ANSWER,
+    MAX_DETAIL,
+    MAX_EVIDENCE,
+    MAX_EVIDENCE_ITEMS,
+    MAX_FINDINGS,
+    MAX_MESSAGE,
+    MAX_SUMMARY,
+    MAX_TOOL_ARGUMENTS,
+    MAX_TOOL_CALLS,
+    InvestigationSpec,
+)
+from inquest.api.modelprovider import Pricing
+from inquest.domain import conditions
+from inquest.domain.conditions import Cond
+from inquest.domain.text import cut_end, cut_middle, one_line
+
+PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
+TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
+
+COND_SUCCEEDED = "Succeeded"
+COND_PROVIDER = "ProviderReady"
+COND_RESTARTED = "Restarted"
+COND_SPEC = "SpecImmutable"
+
+# Reasons (CamelCase, stable: alerting and `kubectl wait` may key on them).
+R_PENDING = "Pending"
+R_QUEUED = "Queued"
+R_RUNNING = "Running"
+R_SUCCEEDED = "Succeeded"
+R_PROVIDER_READY = "ProviderReady"
+R_PROVIDER_NOT_READY = "ProviderNotReady"
+R_PROVIDER_NOT_FOUND = "ProviderNotFound"
+R_NO_DEFAULT_PROVIDER = "NoDefaultProvider"
+R_PROVIDER_NOT_ALLOWED = "ProviderNotAllowed"
+R_STEP_LIMIT = "StepLimitReached"
+R_DEADLINE = "DeadlineExceeded"
+R_TOKENS = "TokenBudgetExceeded"
+R_COST = "CostBudgetExceeded"
+R_MODEL_AUTH = "ModelAuthenticationFailed"
+R_MODEL_NOT_FOUND = "ModelNotFound"
+R_MODEL_UNAVAILABLE = "ModelUnavailable"
+R_MODEL_REJECTED = "ModelRequestRejected"
+R_NO_ANSWER = "NoAnswer"
+R_RESTART_LIMIT = "RestartLimitExceeded"
+R_OPERATOR_RESTARTED = "OperatorRestarted"
+R_SPEC_CHANGED = "SpecChanged"
+R_SPEC_REFUSED = "SpecChangeRefused"
+R_INTERNAL = "InternalError"
+
+# An unfinished run is restarted from scratch this many times after operator restarts; the next
+# interruption fails it (a run that keeps dying with the operator would otherwise loop forever).
+MAX_RESTARTS = 1
+DEFAULT_SERVICE_ACCOUNT = "inquest-investigator"
+DEFAULT_PROVIDER_LABEL = "inquest.dev/default"
+# Tighter than the CRD's bounds, so that a full status (30 findings, 100 tool calls, the answer)
+# stays near 100 KiB: findings share one budget, tool errors are cut shorter than messages.
+FINDINGS_BUDGET = 48_000
+TOOL_ERROR_IN_STATUS = 200
+
+Severity = Literal["critical", "warning", "info"]
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+_SEVERITY_ALIASES = {
+    "critical": "critical", "crit": "critical", "fatal": "critical", "error": "critical", "high": "critical",
+    "severe": "critical", "major": "critical", "blocker": "critical", "emergency": "critical", "alert": "critical",
+    "warning": "warning", "warn": "warning", "medium": "warning", "moderate": "warning", "minor": "warning",
+    "info": "info", "information": "info", "informational": "info", "low": "info", "note": "info",
+    "notice": "info", "ok": "info", "debug": "info",
+}
+
+
+# --------------------------------------------------------------------------- the model's answer
+
+
+class InvalidSubmission(ValueError):
+    """The model's findings cannot be used; the message is written for the model to fix them."""
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ReportedResource(_Lenient):
+    kind: str = ""
+    name: str = ""
+    namespace: str | None = None
+
+
+class ReportedFinding(_Lenient):
+    """One finding as a model reports it. Accepts the usual near-misses of small models."""
+
+    severity: Severity = "info"
+    title: str
+    detail: str = ""
+    resource: ReportedResource | None = None
+    evidence: list[str] = []
+    remediation: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> str:
+        key = str(value or "info").strip().lower()
+        return _SEVERITY_ALIASES.get(key, "warning" if key else "info")
+
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title(cls, value: Any) -> str:
+        text = one_line(str(value or ""))
+        if not text:
+            raise ValueError("a finding needs a title")
+        return text
+
+    @field_validator("detail", "remediation", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return str(value)
+
+    @field_validator("resource", mode="before")
+    @classmethod
+    def _resource(cls, value: Any) -> Any:
+        if value is None or value == "" or value == {}:
+            return None
+        if isinstance(value, str):  # "pod/web-1", "default/pod/web-1", "Pod web-1"
+            parts = [p for p in re.split(r"[/\s]+", value.strip()) if p]
+            if len(parts) >= 3:
+                return {"namespace": parts[0], "kind": parts[1], "name": parts[2]}
+            if len(parts) == 2:
+                return {"kind": parts[0], "name": parts[1]}
+            return {"name": value.strip()}
+        return value
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence(cls, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value] if value.strip() else []
+        if isinstance(value, Mapping):
+            return [f"{k}: {v}" for k, v in value.items()]
+        if isinstance(value, Sequence):
+            return [v if isinstance(v, str) else json.dumps(v, default=str) for v in value]
+        return [str(value)]
+
+
+class Submission(_Lenient):
+    """What ``submit_findings`` carries: a one-line summary, an answer, and findings."""
+
+    summary: str = ""
+    answer: str = ""
+    findings: list[ReportedFinding] = []
+
+    @field_validator("summary", "answer", mode="before")
+    @classmethod
+    def _str(cls, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return str(value)
+
+    @field_validator("findings", mode="before")
+    @classmethod
+    def _findings(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return []
+        if isinstance(value, Mapping):
+            return [value]
+        return value
+
+
+def parse_submission(raw: Any) -> Submission:
+    """Validate a submission (a dict or JSON text). Raises :class:`InvalidSubmission`."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise InvalidSubmission(f"arguments are not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(raw, Mapping):
+        raise InvalidSubmission("arguments must be a JSON object with summary, answer and findings")
+    try:
+        sub = Submission.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidSubmission(describe_validation_error(exc)) from None
+    if not (sub.summary.strip() or sub.answer.strip() or sub.findings):
+        raise InvalidSubmission("the submission is empty: give at least a summary or an answer")
+    return sub
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+
+
+def submission_from_text(text: str) -> Submission | None:
+    """A submission embedded in a plain-text answer (a fenced JSON block, or the whole text)."""
+    candidates = [m.group(1) for m in _JSON_BLOCK.finditer(text or "")]
+    stripped = (text or "").strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        candidates.append(stripped)
+    for candidate in candidates:
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(data, Mapping) and ("findings" in data or "summary" in data):
+            try:
+                return parse_submission(data)
+            except InvalidSubmission:
+                continue
+    return None
+
+
+_MARKDOWN = re.compile(r"^[#>*\-\s]+|[*_`]+")
+
+
+def derive_summary(text: str, limit: int = MAX_SUMMARY) -> str:
+    """A one-line summary from a free-text answer: its first sentence that is not a heading."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    for line in lines:
+        clean = one_line(_MARKDOWN.sub("", line))
+        if line.lstrip().startswith("#") or clean.endswith(":") or len(clean) < 3:
+            continue  # "## Answer", "Findings:" say nothing
+        sentence = re.split(r"(?<=[.!?])\s", clean, maxsplit=1)[0]
+        return cut_end(sentence if len(sentence) >= 20 else clean, limit)
+    return cut_end(one_line(_MARKDOWN.sub("", lines[0])) if lines else "", limit)
+
+
+# --------------------------------------------------------------------------- usage and cost
+
+
+def compute_cost(prompt_tokens: int, completion_tokens: int, pricing: Pricing | None) -> float:
+    """USD from the provider's per-million prices, rounded to a micro-dollar."""
+    if pricing is None:
+        return 0.0
+    cost = (prompt_tokens * pricing.input_per_million_tokens
+            + completion_tokens * pricing.output_per_million_tokens) / 1_000_000
+    return round(cost, 6)
+
+
+@dataclass
+class UsageTotals:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False  # some call reported no usage; its tokens were estimated
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, prompt: int, completion: int, *, estimated: bool = False) -> None:
+        self.prompt_tokens += max(0, int(prompt))
+        self.completion_tokens += max(0, int(completion))
+        self.estimated = self.estimated or estimated
+
+    def to_status(self, pricing: Pricing | None) -> dict[str, Any]:
+        return {
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "totalTokens": self.total_tokens,
+            "cost": compute_cost(self.prompt_tokens, self.completion_tokens, pricing),
+        }
+
+    @classmethod
+    def from_status(cls, usage: Mapping[str, Any] | None) -> UsageTotals:
+        usage = usage or {}
+        return cls(int(usage.get("promptTokens") or 0), int(usage.get("completionTokens") or 0))
+
+
+# --------------------------------------------------------------------------- the run's record
+
+
+@dataclass
+class ToolCallLog:
+    name: str
+    arguments: str
+    duration_ms: int
+    output_chars: int
+    error: str | None = None
+
+    def to_status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": cut_end(self.name, 100),
+            "arguments": cut_end(one_line(self.arguments), MAX_TOOL_ARGUMENTS),
+            "durationMs": self.duration_ms,
+            "outputChars": self.output_chars,
+        }
+        if self.error:
+            out["error"] = cut_end(one_line(self.error), TOOL_ERROR_IN_STATUS)
+        return out
+
+
+def tool_calls_for_status(calls: Sequence[ToolCallLog], limit: int = MAX_TOOL_CALLS) -> list[dict[str, Any]]:
+    """At most ``limit`` records: the most recent ones, after a visible record of how many were cut."""
+    if len(calls) <= limit:
+        return [c.to_status() for c in calls]
+    cut = len(calls) - (limit - 1)
+    marker = {"name": "[cut]", "arguments": f"[... {cut} earlier tool calls cut ...]", "durationMs": 0,
+              "outputChars": 0}
+    return [marker] + [c.to_status() for c in calls[-(limit - 1):]]
+
+
+def findings_for_status(findings: Sequence[ReportedFinding]) -> tuple[list[dict[str, Any]], int]:
+    """Bounded findings (most severe first) and the number that did not fit.
+
+    Each kept finding gets an equal share of ``FINDINGS_BUDGET`` for its detail, remediation and
+    evidence (never more than the CRD's own bounds); every cut shows a marker.
+    """
+    ordered = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))[:MAX_FINDINGS]
+    share = max(600, FINDINGS_BUDGET // max(1, len(ordered)))
+    detail_limit = min(MAX_DETAIL, share * 2 // 5)
+    remediation_limit = min(MAX_DETAIL, share // 4)
+    out: list[dict[str, Any]] = []
+    for f in ordered:
+        item: dict[str, Any] = {"severity": f.severity, "title": cut_end(f.title, 200)}
+        if f.detail:
+            item["detail"] = cut_middle(f.detail, detail_limit)
+        if f.resource is not None and (f.resource.kind or f.resource.name):
+            res: dict[str, Any] = {"kind": cut_end(f.resource.kind, 63), "name": cut_end(f.resource.name, 253)}
+            if f.resource.namespace:
+                res["namespace"] = cut_end(f.resource.namespace, 63)
+            item["resource"] = res
+        evidence = [e for e in f.evidence if e.strip()]
+        if evidence:
+            shown = evidence[:MAX_EVIDENCE_ITEMS]
+            each = min(MAX_EVIDENCE, max(80, (share * 7 // 20) // len(shown)))
+            kept = [cut_middle(e, each) for e in shown]
+            if len(evidence) > MAX_EVIDENCE_ITEMS:
+                kept[-1] = f"[... {len(evidence) - MAX_EVIDENCE_ITEMS + 1} more evidence items cut ...]"
+            item["evidence"] = kept
+        if f.remediation:
+            item["remediation"] = cut_middle(f.remediation, remediation_limit)
+        out.append(item)
+    return out, max(0, len(findings) - MAX_FINDINGS)
+
+
+@dataclass
+class RunRecord:
+    """What one run produced so far; the agent loop fills it, :func:`progress_fields` reads it."""
+
+    steps: int = 0
+    tool_calls: list[ToolCallLog] = field(default_factory=list)
+    usage: UsageTotals = field(default_factory=UsageTotals)
+    summary: str | None = None
+    answer: str | None = None
+    findings: list[ReportedFinding] = field(default_factory=list)
+
+    def accept(self, submission: Submission) -> None:
+        answer = submission.answer.strip()
+        summary = one_line(submission.summary)
+        if not summary:
+            summary = derive_summary(answer) if answer else (submission.findings[0].title if submission.findings
+                                                             else "")
+        if not answer:
+            answer = summary
+        self.summary = summary
+        self.answer = answer
+        self.findings = list(submission.findings)
+
+    def accept_text(self, text: str) -> None:
+        embedded = submission_from_text(text)
+        if embedded is not None:
+            self.accept(embedded)
+            return
+        self.answer = text.strip()
+        self.summary = derive_summary(self.answer)
+        self.findings = []
+
+    @property
+    def has_answer(self) -> bool:
+        return bool(self.answer or self.findings)
+
+
+def progress_fields(record: RunRecord, pricing: Pricing | None) -> dict[str, Any]:
+    """The status fields that change while a run progresses (and at its end)."""
+    out: dict[str, Any] = {
+        "steps": record.steps,
+        "toolCalls": tool_calls_for_status(record.tool_calls),
+        "usage": record.usage.to_status(pricing),
+    }
+    if record.has_answer:
+        findings, cut = findings_for_status(record.findings)
+        out["summary"] = cut_end(one_line(record.summary or ""), MAX_SUMMARY) or None
+        out["answer"] = cut_middle(record.answer or "", MAX_ANSWER) or None
+        out["findings"] = findings
+        out["findingCount"] = len(record.findings)
+    return out
+
+
+# --------------------------------------------------------------------------- phases and conditions
+
+
+def status_patch(
+    existing: Mapping[str, Any] | None,
+    *,
+    phase: str,
+    reason: str,
+    message: str,
+    generation: int | None,
+    extra: Sequence[Cond] = (),
+    now: datetime | None = None,
+    **fields: Any,
+) -> tuple[dict[str, Any], list[conditions.Transition]]:
+    """A status merge-patch: phase, the ``Succeeded`` condition from phase/reason, extra conditions.
+
+    Conditions the operator did not mention (e.g. ``SpecImmutable``) are kept.
+    """
+    if phase == SUCCEEDED:
+        verdict = Cond.true(COND_SUCCEEDED, reason, message)
+    elif phase == FAILED:
+        verdict = Cond.false(COND_SUCCEEDED, reason, message)
+    else:
+        verdict = Cond.unknown(COND_SUCCEEDED, reason, message)
+    conds, transitions = conditions.merge((existing or {}).get("conditions"), [verdict, *extra],
+                                          generation=generation, now=now)
+    patch: dict[str, Any] = {"phase": phase, "conditions": conds, "message": cut_end(one_line(message), MAX_MESSAGE)}
+    patch.update({k: v for k, v in fields.items()})
+    return patch, transitions
+
+
+def is_finished(status: Mapping[str, Any] | None) -> bool:
+    return (status or {}).get("phase") in TERMINAL_PHASES
+
+
+StartAction = Literal["finished", "fresh", "resume_pending", "restart", "fail_restart_limit", "fail_spec_changed"]
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    action: StartAction
+    restarts: int = 0
+
+
+def decide_start(status: Mapping[str, Any] | None, generation: int | None) -> StartDecision:
+    """What to do with an Investigation when its runner starts (creation or operator restart).
+
+    - finished (Succeeded/Failed): never run again;
+    - never started, or still Pending: run (nothing was lost);
+    - was Running: the operator died mid-run; restart from scratch once (``status.restarts``),
+      fail with ``RestartLimitExceeded`` the time after;
+    - the spec was edited since the run was accepted (observedGeneration differs): fail with
+      ``SpecChanged`` rather than run a question nobody asked for at creation time.
+    """
+    status = status or {}
+    restarts = int(status.get("restarts") or 0)
+    phase = status.get("phase")
+    if phase in TERMINAL_PHASES:
+        return StartDecision("finished", restarts)
+    observed = status.get("observedGeneration")
+    if phase and observed is not None and generation is not None and observed != generation:
+        return StartDecision("fail_spec_changed", restarts)
+    if phase == RUNNING:
+        if restarts >= MAX_RESTARTS:
+            return StartDecision("fail_restart_limit", restarts)
+        return StartDecision("restart", restarts + 1)
+    if phase == PENDING:
+        return StartDecision("resume_pending", restarts)
+    return StartDecision("fresh", restarts)
+
+
+def spec_change_refused(existing: Mapping[str, Any] | None, *, generation: int | None,
+                        observed: int | None) -> tuple[list[dict[str, Any]], list[conditions.Transition]]:
+    message = (f"the spec is immutable: the edit (generation {generation}) was not applied"
+               + (f"; the run uses generation {observed}" if observed else "")
+               + ". Create a new Investigation to ask another question")
+    return conditions.merge((existing or {}).get("conditions"),
+                            [Cond.true(COND_SPEC, R_SPEC_REFUSED, message)], generation=generation)
+
+
+# --------------------------------------------------------------------------- identity and scope
+
+
+def scope_namespaces(namespace: str, spec: InvestigationSpec) -> list[str]:
+    """Namespaces the tools may read: ``spec.scope.namespaces`` or the Investigation's own.
+
+    ``*`` means every namespace (the cluster's RBAC for the impersonated identity still applies).
+    """
+    listed = [n for n in (spec.scope.namespaces if spec.scope else []) if n]
+    out: list[str] = []
+    for n in listed or [namespace]:
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def impersonation_user(namespace: str, spec: InvestigationSpec) -> str | None:
+    """The user the tools run as.
+
+    An explicit ``serviceAccountName`` is honoured now; the default identity
+    (``DEFAULT_SERVICE_ACCOUNT``) is issue 6's switch to flip, together with the operator's
+    ``impersonate`` RBAC and the missing-ServiceAccount condition. ``None`` = the operator's identity.
+    """
+    if spec.service_account_name:
+        return f"system:serviceaccount:{namespace}:{spec.service_account_name}"
+    return None
+
+
+def provider_allowed(provider_namespace: str, investigation_namespace: str, allowed: Sequence[str]) -> bool:
+    return (provider_namespace == investigation_namespace or "*" in allowed
+            or investigation_namespace in allowed)
+
+
+def choose_default_provider(items: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+    """The ModelProvider labelled ``inquest.dev/default=true`` (the oldest, then by name, if several)."""
+    labelled = [i for i in items
+                if str(((i.get("metadata") or {}).get("labels") or {}).get(DEFAULT_PROVIDER_LABEL, "")).lower()
+                == "true" and not (i.get("metadata") or {}).get("deletionTimestamp")]
+    if not labelled:
+        return None, ""
+    labelled.sort(key=lambda i: (str(i["metadata"].get("creationTimestamp") or ""), str(i["metadata"]["name"])))
+    chosen = str(labelled[0]["metadata"]["name"])
+    note = ""
+    if len(labelled) > 1:
+        others = ", ".join(str(i["metadata"]["name"]) for i in labelled[1:4])
+        note = (f"several providers are labelled {DEFAULT_PROVIDER_LABEL}=true; using the oldest, {chosen} "
+                f"(not {others})")
+    return chosen, note

@@ -1,0 +1,458 @@
+"""Investigations end to end: the operator in-process against KMock and the fake LLM.
+
+Objects the operator must notice are created through the API (KMock's watch streams only see
+what goes through HTTP). The fake LLM serves the ModelProvider's validation probes with its default
+responder, and the agent's requests (recognised by the system prompt) from the scripted queue of
+:class:`AgentScript`, so probes never consume the script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from typing import Any
+
+import pytest
+
+from inquest.agent.prompts import PROMPT_MARKER
+from inquest.api.investigation import InvestigationStatus
+from inquest.clients.kube import KubeClient
+from inquest.domain import conditions
+from tests.conftest import eventually
+from tests.support.fake_llm import auto_tool_probe, fault, hang, rate_limited, text, tool_call
+from tests.support.kube import INV, MP, obj
+
+API = "/apis/inquest.dev/v1alpha1/namespaces"
+SUBMIT = {
+    "summary": "checkout crash-loops: DATABASE_URL is not set",
+    "answer": "checkout exits with code 1 at start: the DATABASE_URL variable is missing from its Deployment.",
+    "findings": [{"severity": "critical", "title": "checkout-7d9f-abcde crash-loops",
+                  "resource": "default/Pod/checkout-7d9f-abcde", "evidence": ["FATAL: DATABASE_URL is not set"],
+                  "remediation": "Set DATABASE_URL in the checkout Deployment."}],
+}
+
+
+class AgentScript:
+    """The fake LLM's default responder: agent requests pop scripted items, everything else (the
+    ModelProvider's probes) gets the fake's automatic tool-probe answer."""
+
+    def __init__(self, llm: Any) -> None:
+        self.items: deque[Any] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.fallback: Any = None
+        llm.default = self
+
+    def add(self, *items: Any) -> AgentScript:
+        self.items.extend(items)
+        return self
+
+    def __call__(self, request: dict[str, Any]) -> Any:
+        messages = request.get("messages") or []
+        if messages and str(messages[0].get("content", "")).startswith(PROMPT_MARKER):
+            self.requests.append(request)
+            if self.items:
+                return self.items.popleft()
+            if self.fallback is not None:
+                return self.fallback
+            return text("no more scripted answers")
+        return auto_tool_probe(request)
+
+
+class Cluster:
+    """HTTP access to KMock (so the operator's watches see the changes) plus readers."""
+
+    def __init__(self, kube: Any, client: KubeClient) -> None:
+        self.kube = kube
+        self.client = client
+
+    async def create(self, path: str, body: dict[str, Any]) -> None:
+        await self.client.send_json("POST", path, body)
+
+    async def provider(self, llm: Any, name: str = "local", *, default: bool = True, ready: bool = True,
+                       base_url: str | None = None, **spec: Any) -> None:
+        labels = {"inquest.dev/default": "true"} if default else {}
+        body = obj("ModelProvider", name, api_version="inquest.dev/v1alpha1",
+                   metadata={"labels": labels, "resourceVersion": "1"},
+                   spec={"baseURL": base_url or llm.base_url, "model": "test-model",
+                         "parameters": {"contextWindow": 4096},
+                         "pricing": {"inputPerMillionTokens": 2, "outputPerMillionTokens": 10}, **spec})
+        await self.create(f"{API}/default/modelproviders", body)
+        if ready:
+            await eventually(lambda: self.provider_ready(name), timeout=15)
+
+    def provider_ready(self, name: str) -> bool:
+        status = self.kube.objects[MP, "default", name].get("status") or {}
+        return conditions.is_true(status.get("conditions"), "Ready")
+
+    async def investigation(self, name: str, question: str = "Why does checkout keep restarting?",
+                            **spec: Any) -> None:
+        body = obj("Investigation", name, api_version="inquest.dev/v1alpha1",
+                   metadata={"uid": f"uid-inv-{name}-{time.monotonic_ns()}", "resourceVersion": "1"},
+                   spec={"question": question, **spec})
+        await self.create(f"{API}/default/investigations", body)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return json.loads(json.dumps(dict(self.kube.objects[INV, "default", name]).get("status") or {},
+                                     default=dict))
+
+    def exists(self, name: str) -> bool:
+        try:
+            return not self.kube.objects[INV, "default", name].deleted
+        except KeyError:
+            return False
+
+    async def wait_phase(self, name: str, *phases: str, timeout: float = 15) -> dict[str, Any]:
+        def check() -> dict[str, Any]:
+            status = self.status(name)
+            assert status.get("phase") in phases, status.get("phase")
+            return status
+        return await eventually(check, timeout=timeout)  # type: ignore[no-any-return]
+
+    def status_writes(self, name: str) -> list[Any]:
+        return [r for r in list(self.kube) if str(r.method).lower().endswith("patch")
+                and f"/investigations/{name}/status" in str(r.url)]
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    found = conditions.find(status.get("conditions"), type_)
+    assert found is not None, f"no {type_} condition in {status.get('conditions')}"
+    return dict(found)
+
+
+def tool_names(status: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in status.get("toolCalls") or []]
+
+
+def crashloop_objects(kube: Any) -> None:
+    kube.objects["v1/pods", "default", "checkout-7d9f-abcde"] = obj("Pod", "checkout-7d9f-abcde", metadata={
+        "labels": {"app": "checkout"}}, spec={"nodeName": "node-1", "containers": [{"name": "app",
+                                                                                      "image": "shop/checkout:1.4.2"}]},
+        status={"phase": "Running", "containerStatuses": [{
+            "name": "app", "ready": False, "restartCount": 7,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed"}},
+            "lastState": {"terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-01-01T00:10:00Z"}}}]})
+    kube.objects["v1/pods", "default", "cart-1"] = obj("Pod", "cart-1", spec={"containers": [{"name": "app"}]},
+                                                      status={"phase": "Running"})
+    kube.objects["v1/events", "default", "checkout.1"] = obj(
+        "Event", "checkout.1", type="Warning", reason="BackOff", message="Back-off restarting failed container",
+        count=12, lastTimestamp="2026-01-01T00:11:00Z",
+        involvedObject={"kind": "Pod", "name": "checkout-7d9f-abcde", "namespace": "default"})
+    kube.objects["v1/events", "default", "cart.1"] = obj(
+        "Event", "cart.1", type="Normal", reason="Started", message="Started container",
+        involvedObject={"kind": "Pod", "name": "cart-1", "namespace": "default"})
+    kube["get /api/v1/namespaces/default/pods/checkout-7d9f-abcde/log"] << (
+        "starting checkout 1.4.2\nFATAL: DATABASE_URL is not set\n")
+
+
+@pytest.fixture()
+async def cluster(kube: Any, make_clients: Any) -> Any:
+    clients = make_clients()
+    yield Cluster(kube, clients.kube)
+    clients.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INQUEST_PROVIDER_POLL_SECONDS", "0.2")
+    monkeypatch.setenv("INQUEST_PROGRESS_INTERVAL", "0")
+
+
+def usage(prompt: int, completion: int) -> tuple[int, int]:
+    """Token usage the fake LLM reports for a reply."""
+    return (prompt, completion)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def test_crashloop_investigation_succeeds_with_findings_usage_and_cost(kube, cluster, llm, start_operator):
+    crashloop_objects(kube)
+    script = AgentScript(llm).add(
+        tool_call("list_resources", {"kind": "pods"}, usage=usage(1000, 50)),
+        tool_call("pod_logs", {"pod": "checkout-7d9f-abcde", "previous": True}, usage=usage(1200, 50)),
+        tool_call("list_events", {"involved_name": "checkout-7d9f-abcde"}, usage=usage(1400, 50)),
+        tool_call("submit_findings", SUBMIT, usage=usage(1600, 250)),
+    )
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("why-crash")
+    status = await cluster.wait_phase("why-crash", "Succeeded")
+
+    InvestigationStatus.model_validate(status)
+    assert status["summary"] == SUBMIT["summary"] and status["answer"] == SUBMIT["answer"]
+    assert status["findingCount"] == 1
+    (finding,) = status["findings"]
+    assert finding["severity"] == "critical" and finding["evidence"] == ["FATAL: DATABASE_URL is not set"]
+    assert finding["resource"] == {"kind": "Pod", "name": "checkout-7d9f-abcde", "namespace": "default"}
+    assert status["usage"] == {"promptTokens": 5200, "completionTokens": 400, "totalTokens": 5600,
+                               "cost": 0.0144}  # 5200 * $2/M + 400 * $10/M
+    assert status["steps"] == 4
+    assert tool_names(status) == ["list_resources", "pod_logs", "list_events", "submit_findings"]
+    assert all("error" not in c for c in status["toolCalls"])
+    assert (status["provider"], status["model"]) == ("local", "test-model")
+    assert status["startTime"] and status["completionTime"] and status["observedGeneration"] == 1
+    assert condition(status, "Succeeded")["status"] == "True"
+    assert condition(status, "ProviderReady")["status"] == "True"
+
+    requests = script.requests
+    assert len(requests) == 4
+    assert {t["function"]["name"] for t in requests[0]["tools"]} >= {"list_resources", "pod_logs", "submit_findings"}
+    tool_results = [m["content"] for m in requests[3]["messages"] if m["role"] == "tool"]
+    assert "CrashLoopBackOff" in tool_results[0] and "cart-1" in tool_results[0]
+    assert "FATAL: DATABASE_URL is not set" in tool_results[1]
+    assert "BackOff" in tool_results[2] and "Started" not in tool_results[2]  # only the pod's own events
+    log_reads = [r for r in list(kube) if "/log" in str(r.url)]
+    assert log_reads and "previous=true" in str(log_reads[-1].url)
+
+    reasons = [e["reason"] for e in await eventually(lambda: cluster_events(cluster, "why-crash"), timeout=5)]
+    assert "InvestigationStarted" in reasons and "InvestigationSucceeded" in reasons
+
+
+def cluster_events(cluster: Cluster, name: str) -> list[dict[str, Any]]:
+    """Events posted about ``name`` (from the recorded requests: KMock keeps a single object for all
+    the events Kopf posts with generateName)."""
+    posted = [r.data for r in list(cluster.kube) if str(r.method).lower().endswith("post")
+              and str(r.url).split("?")[0].endswith("/events") and isinstance(r.data, dict)]
+    found = [e for e in posted if (e.get("involvedObject") or {}).get("name") == name]
+    assert any(e.get("reason") in ("InvestigationSucceeded", "InvestigationFailed") for e in found), found
+    return found
+
+
+async def test_tool_errors_and_a_model_that_never_calls_tools(kube, cluster, llm, start_operator):
+    kube["get /api/v1/namespaces/default/pods/ghost/log"] << 404
+    script = AgentScript(llm).add(
+        tool_call("get_resource", '{"kind": "pods", "name": '),
+        tool_call("exec_into_pod", {"pod": "x"}),
+        tool_call("pod_logs", {"pod": "ghost"}),
+        tool_call("get_resource", {"kind": "secrets", "name": "db"}),
+        text("No workload in default is failing; the pods you asked about do not exist."),
+    )
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("robust")
+    status = await cluster.wait_phase("robust", "Succeeded")
+    errors = [c.get("error", "") for c in status["toolCalls"]]
+    assert "not valid JSON" in errors[0] and "unknown tool 'exec_into_pod'" in errors[1]
+    assert "pods 'ghost' not found" in errors[2] and "Secrets are not readable" in errors[3]
+    assert status["summary"] == "No workload in default is failing; the pods you asked about do not exist."
+    assert status["findingCount"] == 0 and status["findings"] == []
+    assert not [r for r in list(kube) if "/namespaces/default/secrets" in str(r.url)]
+    assert len(script.requests) == 5
+
+
+async def test_rate_limit_then_success(cluster, llm, start_operator):
+    script = AgentScript(llm).add(rate_limited(1), text("Everything is fine."))
+    await start_operator()
+    await cluster.provider(llm)
+    started = time.monotonic()
+    await cluster.investigation("patient")
+    status = await cluster.wait_phase("patient", "Succeeded")
+    assert time.monotonic() - started >= 0.9  # the Retry-After: 1 was honoured
+    assert status["answer"] == "Everything is fine." and len(script.requests) == 2
+
+
+async def test_server_errors_retry_then_unauthorized_fails_fast(cluster, llm, start_operator):
+    script = AgentScript(llm).add(fault(503), text("ok after a retry"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("retry")
+    await cluster.wait_phase("retry", "Succeeded")
+    assert len(script.requests) == 2
+    script.add(fault(401, {"error": {"message": "Incorrect API key provided: sk-...abcd", "type": "auth"}}))
+    await cluster.investigation("denied")
+    status = await cluster.wait_phase("denied", "Failed")
+    cond = condition(status, "Succeeded")
+    assert cond["reason"] == "ModelAuthenticationFailed" and "Incorrect API key provided" in cond["message"]
+    assert len(script.requests) == 3  # no retry
+
+
+async def test_deadline_fails_the_run_and_keeps_progress(cluster, llm, start_operator):
+    AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), hang(30))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("slow", limits={"timeoutSeconds": 2})
+    status = await cluster.wait_phase("slow", "Failed")
+    assert condition(status, "Succeeded")["reason"] == "DeadlineExceeded"
+    assert status["steps"] == 1 and tool_names(status) == ["list_resources"]
+    reasons = [e["reason"] for e in await eventually(lambda: cluster_events(cluster, "slow"), timeout=5)]
+    assert "InvestigationFailed" in reasons
+
+
+async def test_max_steps_forces_a_final_answer_without_tools(cluster, llm, start_operator):
+    script = AgentScript(llm).add(
+        tool_call("list_resources", {"kind": "pods"}),
+        tool_call("list_events", {}),
+        text(json.dumps(SUBMIT)),
+    )
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("short", limits={"maxSteps": 3})
+    status = await cluster.wait_phase("short", "Failed")
+    assert condition(status, "Succeeded")["reason"] == "StepLimitReached"
+    assert status["summary"] == SUBMIT["summary"] and status["findingCount"] == 1
+    assert ["tools" in r for r in script.requests] == [True, True, False]
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+async def test_operator_restart_mid_run_restarts_once_from_scratch(cluster, llm, start_operator):
+    script = AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), hang(60))
+    first = await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("interrupted")
+    await eventually(lambda: len(script.requests) == 2 and cluster.status("interrupted")["phase"] == "Running")
+    await first.stop()
+    assert cluster.status("interrupted")["phase"] == "Running"  # an exit writes nothing
+
+    script.add(tool_call("list_events", {}), tool_call("submit_findings", SUBMIT))
+    await start_operator()
+    status = await cluster.wait_phase("interrupted", "Succeeded")
+    assert status["restarts"] == 1
+    restarted = condition(status, "Restarted")
+    assert (restarted["status"], restarted["reason"]) == ("True", "OperatorRestarted")
+    assert tool_names(status) == ["list_events", "submit_findings"]  # from scratch
+    assert len(script.requests) == 4
+
+
+async def test_a_finished_investigation_is_never_run_again(cluster, llm, start_operator):
+    script = AgentScript(llm).add(text("done"))
+    first = await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("once")
+    before = await cluster.wait_phase("once", "Succeeded")
+    await first.stop()
+    await start_operator()
+    await asyncio.sleep(1.0)  # give a wrongly resumed run the time to show up
+    assert len(script.requests) == 1
+    assert cluster.status("once")["completionTime"] == before["completionTime"]
+
+
+async def test_a_second_interruption_fails_the_run(kube, cluster, llm, start_operator):
+    await start_operator()
+    await cluster.provider(llm)
+    body = obj("Investigation", "flaky", api_version="inquest.dev/v1alpha1", spec={"question": "q"},
+               metadata={"resourceVersion": "1"},
+               status={"phase": "Running", "restarts": 1, "observedGeneration": 1})
+    await cluster.create(f"{API}/default/investigations", body)
+    status = await cluster.wait_phase("flaky", "Failed")
+    assert condition(status, "Succeeded")["reason"] == "RestartLimitExceeded"
+
+
+async def test_deleting_a_running_investigation_cancels_it_at_once(kube, cluster, llm, start_operator):
+    script = AgentScript(llm).add(hang(60))
+    handle = await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("doomed")
+    await eventually(lambda: script.requests and cluster.status("doomed").get("phase") == "Running")
+    assert cluster.exists("doomed")
+    runtime = handle.memo.investigations
+    assert len(runtime.active) == 1
+    await cluster.client.send_json("DELETE", f"{API}/default/investigations/doomed", None)
+    deleted_at = len(list(kube))
+    await eventually(lambda: not cluster.exists("doomed"), timeout=10)
+    await eventually(lambda: not runtime.active, timeout=5)
+    await asyncio.sleep(0.5)
+    late = [r for r in list(kube)[deleted_at:] if str(r.method).lower().endswith("patch")
+            and "/investigations/doomed/status" in str(r.url)]
+    assert late == []
+
+
+async def test_spec_edits_are_refused_and_not_rerun(kube, cluster, llm, start_operator):
+    script = AgentScript(llm).add(text("first answer"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("fixed")
+    await cluster.wait_phase("fixed", "Succeeded")
+    # Let Kopf settle first: once the daemon is done it drops the finalizer, and KMock (no
+    # resourceVersion) can make that JSON patch fail and be retried with backoff for a while.
+    await eventually(lambda: not dict(cluster.kube.objects[INV, "default", "fixed"]["metadata"]).get("finalizers"))
+    await asyncio.sleep(0.5)
+    await cluster.client.send_json("PATCH", f"{API}/default/investigations/fixed",
+                                   {"spec": {"question": "something else?"}},
+                                   content_type="application/merge-patch+json")
+
+    def refused() -> dict[str, Any]:
+        return condition(cluster.status("fixed"), "SpecImmutable")
+
+    cond = await eventually(refused, timeout=30)
+    assert (cond["status"], cond["reason"]) == ("True", "SpecChangeRefused")
+    await asyncio.sleep(0.5)
+    status = cluster.status("fixed")
+    assert status["phase"] == "Succeeded" and status["answer"] == "first answer"
+    assert len(script.requests) == 1
+
+
+async def test_concurrency_limit_queues_the_rest(cluster, llm, start_operator):
+    script = AgentScript(llm).add(hang(1.5, text("first")), text("second"))
+    await start_operator()
+    await cluster.provider(llm, maxConcurrentInvestigations=1)
+    await cluster.investigation("one")
+    await eventually(lambda: cluster.status("one").get("phase") == "Running")
+    await cluster.investigation("two")
+
+    def queued() -> bool:
+        cond = condition(cluster.status("two"), "Succeeded")
+        assert cluster.status("two")["phase"] == "Pending" and cond["reason"] == "Queued", cond
+        return "at most 1 investigation" in cond["message"]
+
+    await eventually(queued)
+    assert cluster.status("one")["phase"] == "Running"
+    first = await cluster.wait_phase("one", "Succeeded")
+    second = await cluster.wait_phase("two", "Succeeded")
+    assert (first["answer"], second["answer"]) == ("first", "second")
+    assert second["startTime"] >= first["completionTime"]
+    assert len(script.requests) == 2
+
+
+async def test_ttl_deletes_finished_investigations(cluster, llm, start_operator):
+    AgentScript(llm).add(text("done"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("ephemeral", ttlSecondsAfterFinished=3)
+    await cluster.wait_phase("ephemeral", "Succeeded")
+    assert cluster.exists("ephemeral")  # kept for at least 2 s (completionTime has a 1 s resolution)
+    await eventually(lambda: not cluster.exists("ephemeral"), timeout=10)
+
+
+# --------------------------------------------------------------------------- the provider
+
+
+async def test_provider_not_ready_then_ready(kube, cluster, llm, start_operator):
+    script = AgentScript(llm).add(text("answered once the provider was Ready"))
+    await start_operator()
+    await cluster.provider(llm, ready=False, base_url="http://127.0.0.1:9/v1")
+    await cluster.investigation("waits")
+
+    def pending() -> bool:
+        status = cluster.status("waits")
+        assert status.get("phase") == "Pending"
+        ready = condition(status, "ProviderReady")
+        assert (ready["status"], ready["reason"]) == ("False", "ProviderNotReady")
+        assert condition(status, "Succeeded")["reason"] == "ProviderNotReady"
+        return "ModelProvider default/local is not Ready" in ready["message"]
+
+    await eventually(pending, timeout=15)
+    assert script.requests == []
+    await cluster.client.send_json("PATCH", f"{API}/default/modelproviders/local", {"spec": {"baseURL": llm.base_url}},
+                                   content_type="application/merge-patch+json")
+    status = await cluster.wait_phase("waits", "Succeeded", timeout=20)
+    assert status["answer"] == "answered once the provider was Ready"
+
+
+async def test_no_provider_fails_after_the_timeout(cluster, start_operator):
+    await start_operator()
+    await cluster.investigation("orphan", limits={"timeoutSeconds": 1})
+    status = await cluster.wait_phase("orphan", "Failed")
+    assert condition(status, "Succeeded")["reason"] == "ProviderNotReady"
+    ready = condition(status, "ProviderReady")
+    assert ready["reason"] == "NoDefaultProvider" and "inquest.dev/default=true" in ready["message"]
+
+
+async def test_provider_ref_to_a_missing_provider(cluster, start_operator):
+    await start_operator()
+    await cluster.investigation("lost", providerRef={"name": "nope"}, limits={"timeoutSeconds": 1})
+    status = await cluster.wait_phase("lost", "Failed")
+    assert condition(status, "ProviderReady")["reason"] == "ProviderNotFound"

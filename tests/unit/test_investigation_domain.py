@@ -1,0 +1,225 @@
+"""Investigation domain logic: start decisions, findings validation, bounded status, summaries, cost,
+conditions; plus the small agent primitives (cuts, token estimate, budgets, provider slots)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from inquest.agent.budget import ContextBudget
+from inquest.agent.slots import ProviderSlots
+from inquest.agent.tokens import estimate_text
+from inquest.api.investigation import MAX_FINDINGS, InvestigationSpec, InvestigationStatus
+from inquest.api.modelprovider import Pricing
+from inquest.domain import investigation as inv
+from inquest.domain.text import cut_end, cut_middle
+
+# --------------------------------------------------------------------------- lifecycle decisions
+
+
+@pytest.mark.parametrize("status,generation,action,restarts", [
+    ({}, 1, "fresh", 0),
+    ({"phase": "Pending", "observedGeneration": 1}, 1, "resume_pending", 0),
+    ({"phase": "Running", "observedGeneration": 1}, 1, "restart", 1),
+    ({"phase": "Running", "observedGeneration": 1, "restarts": 1}, 1, "fail_restart_limit", 1),
+    ({"phase": "Succeeded", "observedGeneration": 1}, 2, "finished", 0),
+    ({"phase": "Failed", "restarts": 1}, 1, "finished", 1),
+    ({"phase": "Running", "observedGeneration": 1}, 2, "fail_spec_changed", 0),
+])
+def test_decide_start(status, generation, action, restarts):
+    decision = inv.decide_start(status, generation)
+    assert (decision.action, decision.restarts) == (action, restarts)
+
+
+def test_status_patch_sets_phase_conditions_and_keeps_foreign_conditions():
+    existing = {"conditions": [{"type": "SpecImmutable", "status": "True", "reason": "SpecChangeRefused",
+                                "message": "m", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    patch, transitions = inv.status_patch(existing, phase="Running", reason="Running", message="go", generation=3,
+                                          extra=[inv.Cond.true("ProviderReady", "ProviderReady", "ok")], steps=0)
+    types = {c["type"]: (c["status"], c["reason"]) for c in patch["conditions"]}
+    assert types == {"SpecImmutable": ("True", "SpecChangeRefused"), "Succeeded": ("Unknown", "Running"),
+                     "ProviderReady": ("True", "ProviderReady")}
+    assert all(c.get("observedGeneration") == 3 for c in patch["conditions"] if c["type"] != "SpecImmutable")
+    assert patch["phase"] == "Running" and patch["steps"] == 0 and len(transitions) == 2
+    done, _ = inv.status_patch({"conditions": patch["conditions"]}, phase="Failed", reason="DeadlineExceeded",
+                               message="x" * 5000, generation=3)
+    succeeded = next(c for c in done["conditions"] if c["type"] == "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("False", "DeadlineExceeded")
+    assert len(done["message"]) <= 1000 and done["message"].endswith("[... cut]")
+
+
+def test_spec_change_refused_condition():
+    conds, _ = inv.spec_change_refused({"conditions": []}, generation=2, observed=1)
+    (cond,) = conds
+    assert (cond["type"], cond["status"], cond["reason"]) == ("SpecImmutable", "True", "SpecChangeRefused")
+    assert "generation 2" in cond["message"] and "generation 1" in cond["message"]
+
+
+# --------------------------------------------------------------------------- the model's answer
+
+
+def test_parse_submission_accepts_near_misses():
+    sub = inv.parse_submission(json.dumps({
+        "summary": "s", "answer": ["line 1", "line 2"],
+        "findings": {"severity": "High", "title": "  pod\ncrashes ", "evidence": "exit 1",
+                     "resource": "shop/deployment/checkout", "detail": ["a", "b"]},
+    }))
+    (f,) = sub.findings
+    assert sub.answer == "line 1\nline 2"
+    assert (f.severity, f.title, f.evidence, f.detail) == ("critical", "pod crashes", ["exit 1"], "a\nb")
+    assert f.resource is not None and (f.resource.namespace, f.resource.kind, f.resource.name) == (
+        "shop", "deployment", "checkout")
+    assert inv.parse_submission({"summary": "x", "findings": [{"severity": "medium", "title": "t",
+                                                               "resource": "pod/a"}]}).findings[0].severity == "warning"
+
+
+@pytest.mark.parametrize("raw,message", [
+    ("{not json", "not valid JSON"),
+    ("[1]", "must be a JSON object"),
+    ({"summary": "", "answer": " "}, "empty"),
+    ({"summary": "s", "findings": [{"severity": "info"}]}, "findings.0.title"),
+])
+def test_parse_submission_rejects_unusable_input(raw, message):
+    with pytest.raises(inv.InvalidSubmission, match=message):
+        inv.parse_submission(raw)
+
+
+@pytest.mark.parametrize("text,summary", [
+    ("The checkout pod crash-loops. It exits with code 1.", "The checkout pod crash-loops."),
+    ("# Findings:\n\n**Root cause**: the image tag does not exist in the registry", "Root cause: the image tag "
+     "does not exist in the registry"),
+    ("All good.", "All good."),
+    ("x" * 500, "x" * 190 + " [... cut]"),
+])
+def test_derive_summary(text, summary):
+    assert inv.derive_summary(text) == summary
+
+
+def test_run_record_accepts_text_with_embedded_findings_or_plain_text():
+    record = inv.RunRecord()
+    record.accept_text('Result:\n```json\n{"summary": "db down", "answer": "the db is down", "findings": []}\n```')
+    assert (record.summary, record.answer) == ("db down", "the db is down")
+    record.accept_text("Nothing looks wrong. All pods run.")
+    assert (record.summary, record.findings) == ("Nothing looks wrong.", [])
+
+
+def test_progress_fields_are_bounded_and_valid_status():
+    findings = [inv.ReportedFinding(severity="info" if i % 2 else "critical", title=f"finding {i}",
+                                    detail="d" * 5000, evidence=[f"e{j}" * 300 for j in range(12)],
+                                    remediation="r" * 3000)
+                for i in range(MAX_FINDINGS + 10)]
+    record = inv.RunRecord(steps=120, summary="s" * 400, answer="a" * 20_000, findings=findings)
+    record.tool_calls = [inv.ToolCallLog("pod_logs", '{"pod": "' + "p" * 1000 + '"}', 5, 100, "e" * 3000)
+                         for _ in range(150)]
+    record.usage.add(1000, 100)
+    fields = inv.progress_fields(record, Pricing(input_per_million_tokens=1, output_per_million_tokens=2))
+    status = InvestigationStatus.model_validate({"phase": "Succeeded", **fields})
+    assert len(status.findings) == MAX_FINDINGS and fields["findingCount"] == MAX_FINDINGS + 10
+    assert [f.severity for f in status.findings[:20]] == ["critical"] * 20  # most severe first
+    assert status.findings[0].evidence[-1] == "[... 5 more evidence items cut ...]"
+    assert "chars cut ...]" in status.findings[0].detail and "chars cut ...]" in status.answer
+    assert len(status.tool_calls) == 100 and status.tool_calls[0].arguments == "[... 51 earlier tool calls cut ...]"
+    assert status.usage is not None and status.usage.cost == 0.0012 and status.usage.total_tokens == 1100
+    assert len(json.dumps(fields)) < 128 * 1024  # far below etcd's 1.5 MiB, and readable
+
+
+def test_compute_cost():
+    assert inv.compute_cost(1_000_000, 500_000, Pricing(input_per_million_tokens=3, output_per_million_tokens=15)) \
+        == 10.5
+    assert inv.compute_cost(10, 10, None) == 0.0
+
+
+# --------------------------------------------------------------------------- scope and providers
+
+
+def test_scope_identity_and_provider_choice():
+    spec = InvestigationSpec.model_validate({"question": "q"})
+    assert inv.scope_namespaces("shop", spec) == ["shop"]
+    assert inv.impersonation_user("shop", spec) is None
+    spec = InvestigationSpec.model_validate({"question": "q", "scope": {"namespaces": ["shop", "ingress", "shop"]},
+                                             "serviceAccountName": "reader"})
+    assert inv.scope_namespaces("shop", spec) == ["shop", "ingress"]
+    assert inv.impersonation_user("shop", spec) == "system:serviceaccount:shop:reader"
+    assert inv.provider_allowed("llm", "shop", ["shop"]) and inv.provider_allowed("llm", "shop", ["*"])
+    assert not inv.provider_allowed("llm", "shop", []) and inv.provider_allowed("shop", "shop", [])
+
+    def mp(name: str, created: str, default: str | None = "true") -> dict:
+        labels = {inv.DEFAULT_PROVIDER_LABEL: default} if default else {}
+        return {"metadata": {"name": name, "creationTimestamp": created, "labels": labels}}
+
+    assert inv.choose_default_provider([mp("a", "2026-01-02T00:00:00Z", None)]) == (None, "")
+    chosen, note = inv.choose_default_provider([mp("b", "2026-01-02T00:00:00Z"), mp("a", "2026-01-03T00:00:00Z"),
+                                                mp("c", "2026-01-01T00:00:00Z", "false")])
+    assert chosen == "b" and "several providers" in note
+
+
+# --------------------------------------------------------------------------- primitives
+
+
+@pytest.mark.parametrize("size", [0, 10, 100, 1000, 50_000])
+@pytest.mark.parametrize("limit", [30, 64, 200, 5000])
+def test_cut_middle_stays_within_the_limit_with_a_true_marker(size, limit):
+    text = "".join(chr(97 + i % 26) for i in range(size))
+    out = cut_middle(text, limit)
+    assert len(out) <= max(limit, 0)
+    if size <= limit:
+        assert out == text
+    else:
+        assert "chars cut ...]" in out
+        if limit >= 64:
+            cut = int(out.split("[... ")[1].split(" chars")[0])
+            kept = len(out) - len(f"[... {cut} chars cut ...]") - 2
+            assert kept + cut == size
+            assert text.startswith(out.split("\n")[0])
+
+
+def test_cut_end():
+    assert cut_end("abc", 10) == "abc"
+    assert cut_end("a" * 50, 20) == "a" * 10 + " [... cut]"
+
+
+def test_token_estimate_is_pessimistic_for_digits_and_symbols():
+    prose = "The checkout deployment has no ready replicas because its pods fail their readiness probe. "
+    assert len(prose) / 4.6 < estimate_text(prose) <= len(prose) / 3.4
+    assert estimate_text("1234567890") >= 7
+    assert estimate_text('{"a":{"b":[1,2]}}') > len('{"a":{"b":[1,2]}}') / 4
+    assert estimate_text("") == 0 and estimate_text("日本語") >= 3
+
+
+def test_context_budget():
+    small = ContextBudget.for_window(4096)
+    assert (small.output_reserve, small.safety, small.prompt_limit) == (682, 204, 3210)
+    assert small.tool_output_chars(1600) > small.tool_output_chars(1600, calls_in_step=3) >= 396
+    big = ContextBudget.for_window(128_000)
+    assert big.output_reserve == 2048 and big.tool_output_chars(1600) == 6000 * 3.3
+    assert ContextBudget.for_window(8192, max_output_tokens=100_000).output_reserve == 4096
+
+
+async def test_provider_slots_queue_fifo_and_follow_the_limit():
+    slots = ProviderSlots()
+    order: list[str] = []
+    queued: list[int] = []
+
+    async def job(name: str, hold: asyncio.Event, limit: int = 2) -> None:
+        async def on_queued(position: int) -> None:
+            queued.append(position)
+
+        async with slots.hold(limit, on_queued):
+            order.append(name)
+            await hold.wait()
+
+    events = {n: asyncio.Event() for n in "abcd"}
+    tasks = {n: asyncio.create_task(job(n, events[n])) for n in "abcd"}
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b"] and slots.active == 2 and queued == [1, 2]
+    tasks["c"].cancel()  # a queued one deleted: it gives up its place
+    await asyncio.sleep(0.01)
+    events["a"].set()
+    await asyncio.sleep(0.01)
+    assert order == ["a", "b", "d"] and slots.active == 2
+    events["b"].set()
+    events["d"].set()
+    await asyncio.gather(tasks["a"], tasks["b"], tasks["d"])
+    assert slots.active == 0 and slots.waiting == 0

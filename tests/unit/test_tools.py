@@ -1,0 +1,277 @@
+"""The read-only tools: schemas from typed signatures, the kind table, scope, Secrets refused,
+readable errors, client-side filtering, and compact rendering."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import pytest
+from pydantic import Field
+
+from inquest.agent import kinds
+from inquest.agent.kinds import ToolError, resolve_kind
+from inquest.agent.selectors import field_predicate, label_predicate
+from inquest.agent.tools import (
+    SUBMIT_FINDINGS,
+    ToolContext,
+    ToolRegistry,
+    default_registry,
+    make_tool,
+)
+from inquest.clients.kube import KubeError
+from tests.unit.test_agent_fakes import FakeKube, crashloop_scene, manifest
+
+NOW = datetime(2026, 1, 1, 0, 12, tzinfo=UTC)
+
+
+def ctx_for(kube: FakeKube, scope: list[str] | None = None, impersonate: str | None = None) -> ToolContext:
+    return ToolContext(kube, "default", scope=scope or [], impersonate=impersonate, now=lambda: NOW)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def scene() -> FakeKube:
+    objects, logs = crashloop_scene()
+    objects.append(manifest("Pod", "api-1", namespace="other", spec={"containers": [{"name": "c"}]}))
+    objects.append(manifest("Secret", "db", stringData={"password": "hunter2"}))
+    objects.append(manifest("ConfigMap", "settings", data={"FEATURE": "on"}))
+    return FakeKube(objects, logs)
+
+
+async def call(kube: FakeKube, name: str, args: dict | str, **ctx_kwargs) -> tuple[str, str | None]:
+    registry = default_registry()
+    outcome = await registry.call(ctx_for(kube, **ctx_kwargs), name, args if isinstance(args, str)
+                                  else json.dumps(args))
+    return outcome.text, outcome.error
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def test_schemas_are_derived_from_typed_signatures():
+    async def sample(ctx: ToolContext, name: Annotated[str, Field(description="the name")], count: int = 3,
+                     flag: bool = False, label: str | None = None) -> str:
+        """Do a sample thing."""
+        return f"{name}:{count}:{flag}:{label}"
+
+    tool = make_tool(sample)
+    spec = tool.spec()
+    assert spec["function"]["name"] == "sample"
+    assert spec["function"]["description"] == "Do a sample thing."
+    params = spec["function"]["parameters"]
+    assert params["required"] == ["name"]
+    assert params["properties"]["name"] == {"type": "string", "description": "the name"}
+    assert params["properties"]["count"] == {"type": "integer", "default": 3}
+    assert params["properties"]["flag"] == {"type": "boolean"}  # obvious defaults are dropped
+    assert params["properties"]["label"] == {"type": "string"}  # Optional flattened
+    assert "title" not in json.dumps(params)
+
+
+def test_registry_offers_every_tool_of_the_issue_with_portable_schemas():
+    registry = default_registry()
+    assert set(registry.names()) == {"list_resources", "get_resource", "describe_resource", "list_events",
+                                     "pod_logs", "list_namespaces", "node_status", "find_resources",
+                                     SUBMIT_FINDINGS}
+    for spec in registry.specs():
+        text = json.dumps(spec)
+        assert "$ref" not in text and "$defs" not in text and "anyOf" not in text
+        assert spec["function"]["parameters"]["type"] == "object"
+    kind_enum = registry.tools["list_resources"].parameters["properties"]["kind"]["enum"]
+    assert "secrets" not in kind_enum and "pods" in kind_enum and "ingresses" in kind_enum
+
+
+async def test_unknown_tool_and_bad_arguments_are_tool_errors(scene):
+    text, error = await call(scene, "delete_pod", {"name": "x"})
+    assert error and "unknown tool 'delete_pod'" in text and "list_resources" in text
+    text, error = await call(scene, "get_resource", '{"kind": "pods", "name": ')
+    assert error and "not valid JSON" in text
+    text, error = await call(scene, "get_resource", "[1, 2]")
+    assert error and "must be a JSON object" in text
+    text, error = await call(scene, "get_resource", {"kind": "pods"})
+    assert error and "invalid arguments for get_resource" in text and "name" in text
+    text, error = await call(scene, "pod_logs", {"pod": "x", "tail_lines": 0})
+    assert error and "tail_lines" in text
+
+
+async def test_a_raising_tool_becomes_a_tool_error():
+    async def broken(ctx: ToolContext) -> str:
+        """Always fails."""
+        raise RuntimeError("boom")
+
+    registry = ToolRegistry([make_tool(broken)])
+    outcome = await registry.call(ctx_for(FakeKube()), "broken", "{}")
+    assert outcome.error and "RuntimeError: boom" in outcome.text
+
+
+# --------------------------------------------------------------------------- kinds and scope
+
+
+def test_kind_table_maps_to_api_paths():
+    assert resolve_kind("Pod").collection_path("shop") == "/api/v1/namespaces/shop/pods"
+    assert resolve_kind("deploy").object_path("web", "shop") == "/apis/apps/v1/namespaces/shop/deployments/web"
+    assert resolve_kind("ingresses").collection_path("a") == "/apis/networking.k8s.io/v1/namespaces/a/ingresses"
+    assert resolve_kind("hpa").collection_path("a") == "/apis/autoscaling/v2/namespaces/a/horizontalpodautoscalers"
+    assert resolve_kind("cronjobs").collection_path(None) == "/apis/batch/v1/cronjobs"
+    assert resolve_kind("nodes").collection_path("ignored") == "/api/v1/nodes"
+    assert resolve_kind("deployments.apps").plural == "deployments"
+    assert {k.plural for k in kinds.KINDS} >= {"pods", "services", "endpoints", "configmaps", "events", "nodes",
+                                               "namespaces", "persistentvolumeclaims", "deployments", "replicasets",
+                                               "statefulsets", "daemonsets", "jobs", "cronjobs", "ingresses",
+                                               "horizontalpodautoscalers"}
+    with pytest.raises(ToolError, match="unknown or unsupported kind"):
+        resolve_kind("roles")
+
+
+@pytest.mark.parametrize("tool,args", [
+    ("get_resource", {"kind": "secrets", "name": "db"}),
+    ("describe_resource", {"kind": "Secret", "name": "db"}),
+    ("list_resources", {"kind": "secret"}),
+    ("find_resources", {"name_fragment": "db", "kinds": ["secrets"]}),
+])
+async def test_secrets_are_never_read(scene, tool, args):
+    text, error = await call(scene, tool, args)
+    assert error and "Secrets are not readable" in text
+    assert not any("/secrets" in path for path, _, _ in scene.calls)
+    assert "hunter2" not in text
+
+
+async def test_namespaces_outside_the_scope_are_refused(scene):
+    text, error = await call(scene, "list_resources", {"kind": "pods", "namespace": "other"})
+    assert error and "outside this investigation's scope" in text and "allowed: default" in text
+    text, error = await call(scene, "pod_logs", {"pod": "api-1", "namespace": "kube-system"})
+    assert error and "outside" in text
+    assert not any("/namespaces/other/" in p or "/kube-system/" in p for p, _, _ in scene.calls)
+    text, error = await call(scene, "list_resources", {"kind": "pods", "namespace": "other"}, scope=["other"])
+    assert error is None and "api-1" in text
+
+
+async def test_lists_cover_every_namespace_in_scope(scene):
+    text, _ = await call(scene, "list_resources", {"kind": "pods"}, scope=["default", "other"])
+    assert "NAMESPACE" in text and "api-1" in text and "checkout-7d9f-abcde" in text
+    text, _ = await call(scene, "list_resources", {"kind": "pods"}, scope=["*"])
+    assert "api-1" in text
+    assert ("/api/v1/pods", {"limit": 500, "labelSelector": None, "fieldSelector": None}, None) in scene.calls
+
+
+async def test_every_call_carries_the_impersonated_user(scene):
+    user = "system:serviceaccount:default:inquest-investigator"
+    for name, args in [("list_resources", {"kind": "pods"}), ("describe_resource", {"kind": "pods",
+                       "name": "checkout-7d9f-abcde"}), ("pod_logs", {"pod": "checkout-7d9f-abcde"}),
+                       ("list_events", {}), ("list_namespaces", {}), ("node_status", {}),
+                       ("find_resources", {"name_fragment": "check"})]:
+        await call(scene, name, args, impersonate=user)
+    assert scene.calls and all(who == user for _, _, who in scene.calls)
+
+
+# --------------------------------------------------------------------------- the tools on the scene
+
+
+async def test_list_pods_shows_kubectl_like_status(scene):
+    text, error = await call(scene, "list_resources", {"kind": "pods"})
+    assert error is None
+    header, *rows = text.splitlines()
+    assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"]
+    broken = next(r for r in rows if r.startswith("checkout"))
+    assert "0/1" in broken and "CrashLoopBackOff" in broken and "7 (2m ago)" in broken
+    assert "api-1" not in text  # another namespace
+
+
+async def test_selectors_are_applied_client_side_too(scene):
+    text, _ = await call(scene, "list_resources", {"kind": "pods", "label_selector": "app=cart"})
+    assert "cart-5c8b-xyz12" in text and "checkout" not in text
+    assert scene.calls[-1][1]["labelSelector"] == "app=cart"  # and sent to the server
+    text, _ = await call(scene, "list_resources", {"kind": "pods", "field_selector": "metadata.name!=cart-5c8b-xyz12"})
+    assert "checkout" in text and "cart-5c8b" not in text
+    text, _ = await call(scene, "list_resources", {"kind": "pods", "label_selector": "app=nothing"})
+    assert text == "No pods matching the selectors found in namespace default."
+    text, error = await call(scene, "list_resources", {"kind": "pods", "field_selector": "bogus"})
+    assert error and "invalid field selector" in text
+
+
+def test_label_and_field_selector_semantics():
+    obj = {"metadata": {"name": "a", "labels": {"app": "web", "tier": "front"}}, "status": {"phase": "Running"}}
+    assert label_predicate("app=web,tier in (front, back),!canary,tier")(obj)
+    assert not label_predicate("app notin (web)")(obj)
+    assert not label_predicate("app!=web")(obj)
+    assert field_predicate("status.phase=Running,metadata.name==a")(obj)
+    assert not field_predicate("status.phase!=Running")(obj)
+
+
+async def test_events_are_filtered_for_the_involved_object_and_warnings(scene):
+    text, _ = await call(scene, "list_events", {"involved_kind": "pod", "involved_name": "checkout-7d9f-abcde"})
+    assert "BackOff" in text and "pod/checkout-7d9f-abcde" in text and "(x31)" in text
+    assert "Pulled" not in text
+    text, _ = await call(scene, "list_events", {"warnings_only": True})
+    assert "BackOff" in text and "Pulled" not in text
+    text, _ = await call(scene, "list_events", {"involved_name": "nothing"})
+    assert text.startswith("No matching events")
+
+
+async def test_describe_pod_has_states_env_references_and_only_its_events(scene):
+    text, error = await call(scene, "describe_resource", {"kind": "pods", "name": "checkout-7d9f-abcde"})
+    assert error is None
+    assert "state: waiting(CrashLoopBackOff: back-off 5m0s restarting failed container=app)" in text
+    assert "last state: terminated(Error, exit 1" in text
+    assert "DB_PASSWORD from secret db/password" in text  # a reference, never a value
+    assert "LOG_LEVEL=info" in text
+    assert "BackOff" in text and "Pulled" not in text
+
+
+async def test_get_resource_is_concise_yaml(scene):
+    scene.objects[0]["metadata"]["managedFields"] = [{"manager": "kubectl", "operation": "Apply"}]
+    scene.objects[0]["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"huge": "json"}', "team": "shop"}
+    text, error = await call(scene, "get_resource", {"kind": "Pod", "name": "checkout-7d9f-abcde"})
+    assert error is None
+    assert "managedFields" not in text and "last-applied" not in text and '"huge"' not in text
+    assert "team: shop" in text and "name: checkout-7d9f-abcde" in text and "CrashLoopBackOff" in text
+    text, error = await call(scene, "get_resource", {"kind": "pods", "name": "nope"})
+    assert error and "pods 'nope' not found in namespace 'default'" in text
+
+
+async def test_pod_logs_previous_grep_and_tail(scene):
+    text, error = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "previous": True})
+    assert error is None and "FATAL: DATABASE_URL is not set" in text and "previous instance" in text
+    path, query, _ = scene.calls[-1]
+    assert path.endswith("/pods/checkout-7d9f-abcde/log")
+    assert query["previous"] is True and query["container"] == "app" and query["tailLines"] == 200
+    text, _ = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "previous": True, "grep": "fatal"})
+    assert "FATAL" in text and "starting" not in text
+    text, _ = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "previous": True, "tail_lines": 1})
+    assert text.splitlines()[1:] == ["FATAL: DATABASE_URL is not set"]
+
+
+async def test_pod_logs_failure_is_a_readable_error(scene):
+    # The e2e control plane has no kubelet: the log subresource fails there.
+    scene.logs["default/cart-5c8b-xyz12/app"] = KubeError(500, "Internal Server Error",
+                                                          "dial tcp 10.0.0.7:10250: connect: connection refused")
+    text, error = await call(scene, "pod_logs", {"pod": "cart-5c8b-xyz12"})
+    assert error and text.startswith("error: could not read logs of pod default/cart-5c8b-xyz12 container app")
+    assert "connection refused" in text and "describe_resource" in text
+    text, error = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "container": "sidecar"})
+    assert error and "has no container 'sidecar'" in text
+
+
+async def test_find_namespaces_and_nodes(scene):
+    scene.objects.append(manifest("Namespace", "default", namespace=None, status={"phase": "Active"}))
+    scene.objects.append(manifest("Namespace", "other", namespace=None))
+    scene.objects.append(manifest("Node", "node-1", namespace=None, status={
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}],
+        "allocatable": {"cpu": "4", "memory": "16Gi"}, "nodeInfo": {"kubeletVersion": "v1.31.0"}}))
+    text, error = await call(scene, "find_resources", {"name_fragment": "CHECK"})
+    assert error is None and "pod/checkout-7d9f-abcde -n default" in text and "cart" not in text
+    text, _ = await call(scene, "list_namespaces", {})
+    rows = {line.split()[0]: line.split()[-1] for line in text.splitlines()[1:]}
+    assert rows == {"default": "yes", "other": "no"}
+    text, _ = await call(scene, "node_status", {})
+    assert "node-1" in text and "Ready,MemoryPressure" in text and "cpu=4,mem=16Gi" in text
+    text, _ = await call(scene, "node_status", {"name": "node-1"})
+    assert "MemoryPressure=True" in text and "kubelet=v1.31.0" in text
+
+
+async def test_forbidden_reads_explain_rbac(scene):
+    scene.errors["/api/v1/namespaces/default/pods"] = KubeError(403, "Forbidden", 'pods is forbidden: User '
+                                                                '"system:serviceaccount:default:x" cannot list')
+    text, error = await call(scene, "list_resources", {"kind": "pods"})
+    assert error and "403 Forbidden" in text and "RBAC" in text
