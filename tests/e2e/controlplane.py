@@ -2,7 +2,7 @@
 
 The kube-apiserver binary is built from Debian bookworm's ``kubernetes`` source
 package by ``.ci/build-kube-apiserver.sh`` and cached in
-``~/.cache/inquest/kube-apiserver-<debian source version>``; etcd comes from
+``~/.cache/inquest/kube-apiserver-<debian source version>-<BUILD_TAG>``; etcd comes from
 Debian's ``etcd-server`` package.
 
 There is no controller-manager, no scheduler and no kubelet: whatever those
@@ -33,6 +33,7 @@ import glob
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -75,10 +76,18 @@ def cache_dir() -> Path:
     return Path(base) / "inquest"
 
 
+def build_tag() -> str:
+    """The BUILD_TAG of .ci/build-kube-apiserver.sh: binaries cached by older revisions are not used."""
+    match = re.search(r"^BUILD_TAG=(\S+)\s*$", BUILD_SCRIPT.read_text(), re.MULTILINE)
+    if not match:
+        raise ControlPlaneError(f"no BUILD_TAG= line in {BUILD_SCRIPT}")
+    return match.group(1)
+
+
 def _cached_apiserver() -> Path | None:
     candidates = [
         Path(p)
-        for p in glob.glob(str(cache_dir() / "kube-apiserver-*"))
+        for p in glob.glob(str(cache_dir() / f"kube-apiserver-*-{build_tag()}"))
         if not p.endswith(".tmp") and os.path.isfile(p) and os.access(p, os.X_OK)
     ]
     if not candidates:
@@ -539,21 +548,23 @@ class ControlPlane:
         token: str | None = None,
         content_type: str = "application/json",
         timeout: float = 30,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """A raw HTTPS request; returns (status, parsed JSON or text). Never raises on HTTP errors.
 
         ``token`` defaults to the admin token; pass ``token=""`` for an anonymous request.
+        ``headers`` are added last (e.g. another ``Accept``).
         """
         assert self.server_url and self._ssl is not None
         data = None
-        headers = {"Accept": "application/json"}
+        sent = {"Accept": "application/json", **(headers or {})}
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = content_type
+            sent["Content-Type"] = content_type
         tok = self.admin_token if token is None else token
         if tok:
-            headers["Authorization"] = f"Bearer {tok}"
-        req = urllib.request.Request(self.server_url + path, data=data, headers=headers, method=method)
+            sent["Authorization"] = f"Bearer {tok}"
+        req = urllib.request.Request(self.server_url + path, data=data, headers=sent, method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=self._ssl) as resp:
                 status, raw = resp.status, resp.read()
