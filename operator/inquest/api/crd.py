@@ -43,7 +43,7 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
             continue  # structural schemas prune unknown fields instead
         if key == "default" and value is None:
             continue
-        if key == "default" and value in ([], {}):
+        if key == "default" and value in ([], {}, ""):
             continue  # empty defaults only add noise to every stored object
         if key == "default" and isinstance(value, dict):
             out[key] = {k: v for k, v in value.items() if v is not None}
