@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import base64
 import json
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,8 @@ def run_operator(args: argparse.Namespace) -> int:
         print(f"inquest: {exc}", file=sys.stderr)
         return EXIT_USAGE
     kopf.configure(verbose=args.verbose, debug=args.verbose)
+    if not args.verbose:  # one access-log line per liveness probe drowns the operator's own log
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     namespaces = list(args.namespace)
     kopf.run(
         clusterwide=args.all_namespaces or not namespaces,
