@@ -22,7 +22,7 @@ from inquest.clients.kube import KubeClient
 from inquest.domain import conditions
 from tests.conftest import eventually
 from tests.support.fake_llm import auto_tool_probe, fault, hang, rate_limited, text, tool_call
-from tests.support.kube import INV, MP, obj
+from tests.support.kube import INV, INVESTIGATOR, MP, add_service_account, impersonated_users, obj
 
 API = "/apis/inquest.dev/v1alpha1/namespaces"
 SUBMIT = {
@@ -71,19 +71,19 @@ class Cluster:
         await self.client.send_json("POST", path, body)
 
     async def provider(self, llm: Any, name: str = "local", *, default: bool = True, ready: bool = True,
-                       base_url: str | None = None, **spec: Any) -> None:
+                       base_url: str | None = None, namespace: str = "default", **spec: Any) -> None:
         labels = {"inquest.dev/default": "true"} if default else {}
-        body = obj("ModelProvider", name, api_version="inquest.dev/v1alpha1",
+        body = obj("ModelProvider", name, namespace, api_version="inquest.dev/v1alpha1",
                    metadata={"labels": labels, "resourceVersion": "1"},
                    spec={"baseURL": base_url or llm.base_url, "model": "test-model",
                          "parameters": {"contextWindow": 4096},
                          "pricing": {"inputPerMillionTokens": 2, "outputPerMillionTokens": 10}, **spec})
-        await self.create(f"{API}/default/modelproviders", body)
+        await self.create(f"{API}/{namespace}/modelproviders", body)
         if ready:
-            await eventually(lambda: self.provider_ready(name), timeout=15)
+            await eventually(lambda: self.provider_ready(name, namespace), timeout=15)
 
-    def provider_ready(self, name: str) -> bool:
-        status = self.kube.objects[MP, "default", name].get("status") or {}
+    def provider_ready(self, name: str, namespace: str = "default") -> bool:
+        status = self.kube.objects[MP, namespace, name].get("status") or {}
         return conditions.is_true(status.get("conditions"), "Ready")
 
     async def investigation(self, name: str, question: str = "Why does checkout keep restarting?",
@@ -148,6 +148,8 @@ def crashloop_objects(kube: Any) -> None:
 
 @pytest.fixture()
 async def cluster(kube: Any, make_clients: Any) -> Any:
+    """KMock with the default investigator ServiceAccount in ``default``: Investigations can run."""
+    add_service_account(kube)
     clients = make_clients()
     yield Cluster(kube, clients.kube)
     clients.close()
@@ -266,6 +268,23 @@ async def test_server_errors_retry_then_unauthorized_fails_fast(cluster, llm, st
     cond = condition(status, "Succeeded")
     assert cond["reason"] == "ModelAuthenticationFailed" and "Incorrect API key provided" in cond["message"]
     assert len(script.requests) == 3  # no retry
+
+
+async def test_a_provider_error_that_echoes_the_key_is_redacted(kube, cluster, llm_factory, start_operator):
+    """Some servers put the key they refused in the error text: it must not reach status or Events."""
+    key = "inquest-echoed-" + "7f3a9c2e5b1d4f6a"  # no credential shape: only knowing the key finds it
+    llm = await llm_factory(api_key=key)
+    kube.objects["v1/secrets", "default", "llm-key"] = obj("Secret", "llm-key", stringData={"api-key": key})
+    AgentScript(llm).add(fault(401, {"error": {"message": f"Incorrect API key provided: {key}", "type": "auth"}}))
+    await start_operator()
+    await cluster.provider(llm, apiKeySecretRef={"name": "llm-key", "key": "api-key"})
+    await cluster.investigation("echo")
+    status = await cluster.wait_phase("echo", "Failed")
+    cond = condition(status, "Succeeded")
+    assert cond["reason"] == "ModelAuthenticationFailed" and "Incorrect API key provided: [redacted]" in cond["message"]
+    assert key not in json.dumps(status) and key[-6:] not in json.dumps(status)
+    events = await eventually(lambda: cluster_events(cluster, "echo"), timeout=5)
+    assert events and key not in json.dumps(events)
 
 
 async def test_deadline_fails_the_run_and_keeps_progress(cluster, llm, start_operator):
@@ -456,3 +475,143 @@ async def test_provider_ref_to_a_missing_provider(cluster, start_operator):
     await cluster.investigation("lost", providerRef={"name": "nope"}, limits={"timeoutSeconds": 1})
     status = await cluster.wait_phase("lost", "Failed")
     assert condition(status, "ProviderReady")["reason"] == "ProviderNotFound"
+
+
+# --------------------------------------------------------------------------- identity and scope
+
+DEFAULT_USER = f"system:serviceaccount:default:{INVESTIGATOR}"
+
+
+async def test_tools_impersonate_the_default_service_account(kube, cluster, llm, start_operator):
+    crashloop_objects(kube)
+    script = AgentScript(llm).add(
+        tool_call("list_resources", {"kind": "pods"}),
+        tool_call("pod_logs", {"pod": "checkout-7d9f-abcde"}),
+        tool_call("list_resources", {"kind": "pods", "namespace": "kube-system"}),
+        tool_call("submit_findings", SUBMIT),
+    )
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("as-investigator")
+    status = await cluster.wait_phase("as-investigator", "Succeeded")
+
+    # every read of the tools carried the ServiceAccount's name; the operator's own calls carried none
+    assert impersonated_users(kube, "/checkout-7d9f-abcde/log") == [DEFAULT_USER]
+    reads = impersonated_users(kube, "/namespaces/default/pods")
+    assert len(reads) >= 2 and set(reads) == {DEFAULT_USER}
+    assert impersonated_users(kube, f"/serviceaccounts/{INVESTIGATOR}") == [None]  # the check, as the operator
+    assert set(impersonated_users(kube, "/investigations/as-investigator/status")) == {None}
+    assert set(impersonated_users(kube, "/modelproviders")) == {None}
+    identity = condition(status, "ServiceAccountReady")
+    assert (identity["status"], identity["reason"]) == ("True", "ServiceAccountFound")
+    assert DEFAULT_USER in identity["message"]
+
+    # scope.namespaces (default: the own namespace) is enforced before any request is made
+    refused = [m["content"] for m in script.requests[3]["messages"] if m["role"] == "tool"][2]
+    assert "namespace 'kube-system' is outside this investigation's scope (allowed: default)" in refused
+    assert impersonated_users(kube, "/namespaces/kube-system") == []
+    assert "outside" in status["toolCalls"][2]["error"]
+
+
+async def test_tools_impersonate_the_named_service_account(kube, cluster, llm, start_operator):
+    add_service_account(kube, "reader")
+    AgentScript(llm).add(tool_call("list_resources", {"kind": "configmaps"}), text("nothing to report"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("as-reader", serviceAccountName="reader")
+    status = await cluster.wait_phase("as-reader", "Succeeded")
+    assert impersonated_users(kube, "/namespaces/default/configmaps") == ["system:serviceaccount:default:reader"]
+    assert impersonated_users(kube, "/serviceaccounts/reader") == [None]
+    assert impersonated_users(kube, f"/serviceaccounts/{INVESTIGATOR}") == []
+    assert "system:serviceaccount:default:reader" in condition(status, "ServiceAccountReady")["message"]
+
+
+async def test_a_missing_service_account_keeps_the_run_pending_until_it_exists(kube, cluster, llm, start_operator):
+    del kube.objects["v1/serviceaccounts", "default", INVESTIGATOR]
+    script = AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), text("ran once it existed"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("no-identity")
+
+    def pending() -> dict[str, Any]:
+        status = cluster.status("no-identity")
+        assert status.get("phase") == "Pending"
+        identity = condition(status, "ServiceAccountReady")
+        assert (identity["status"], identity["reason"]) == ("False", "ServiceAccountNotFound")
+        succeeded = condition(status, "Succeeded")
+        assert (succeeded["status"], succeeded["reason"]) == ("Unknown", "ServiceAccountNotFound")
+        return identity
+
+    identity = await eventually(pending, timeout=15)
+    assert f"ServiceAccount default/{INVESTIGATOR} does not exist" in identity["message"]
+    assert f"kubectl create serviceaccount {INVESTIGATOR} -n default" in identity["message"]
+    assert (f"kubectl create rolebinding {INVESTIGATOR} --clusterrole=inquest-investigator "
+            f"--serviceaccount=default:{INVESTIGATOR} -n default") in identity["message"]
+    await asyncio.sleep(0.6)  # a few polls: still nothing ran, nothing was read as anybody
+    assert cluster.status("no-identity")["phase"] == "Pending"
+    assert script.requests == [] and impersonated_users(kube, "/namespaces/default/pods") == []
+    warnings = [r.data for r in list(kube) if str(r.method).lower().endswith("post")
+                and str(r.url.path).endswith("/events") and isinstance(r.data, dict)
+                and r.data.get("reason") == "ServiceAccountNotFound"]
+    assert warnings and warnings[0]["type"] == "Warning"
+
+    add_service_account(kube)
+    status = await cluster.wait_phase("no-identity", "Succeeded", timeout=20)
+    assert status["answer"] == "ran once it existed"
+    assert condition(status, "ServiceAccountReady")["reason"] == "ServiceAccountFound"
+    assert impersonated_users(kube, "/namespaces/default/pods") == [DEFAULT_USER]
+
+
+async def test_a_missing_service_account_fails_after_the_timeout(cluster, llm, start_operator):
+    script = AgentScript(llm)
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("ghost-identity", serviceAccountName="ghost", limits={"timeoutSeconds": 1})
+    status = await cluster.wait_phase("ghost-identity", "Failed")
+    failed = condition(status, "Succeeded")
+    assert (failed["status"], failed["reason"]) == ("False", "ServiceAccountNotFound")
+    assert "ServiceAccount default/ghost does not exist" in failed["message"]
+    assert "gave up after 1s (limits.timeoutSeconds)" in failed["message"]
+    assert condition(status, "ServiceAccountReady")["reason"] == "ServiceAccountNotFound"
+    assert script.requests == []
+
+
+async def test_an_unreadable_service_account_is_a_condition_not_a_fallback(kube, cluster, llm, start_operator):
+    kube[f"get /api/v1/namespaces/default/serviceaccounts/{INVESTIGATOR}"] << 403
+    script = AgentScript(llm)
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("check-refused", limits={"timeoutSeconds": 1})
+    status = await cluster.wait_phase("check-refused", "Failed")
+    assert condition(status, "Succeeded")["reason"] == "ServiceAccountCheckFailed"
+    identity = condition(status, "ServiceAccountReady")
+    assert (identity["status"], identity["reason"]) == ("False", "ServiceAccountCheckFailed")
+    assert f"the operator may not read ServiceAccount default/{INVESTIGATOR}" in identity["message"]
+    assert "get and impersonate on serviceaccounts" in identity["message"]
+    assert script.requests == []
+
+
+@pytest.mark.parametrize("allowed, usable", [
+    (["default"], True),
+    (["*"], True),
+    (["payments", "default-2"], False),
+    ([], False),
+])
+async def test_a_provider_in_another_namespace_needs_allowed_namespaces(cluster, llm, start_operator, allowed,
+                                                                       usable):
+    script = AgentScript(llm).add(text("answered through a shared provider"))
+    await start_operator()
+    await cluster.provider(llm, "shared", namespace="llm", default=False, allowedNamespaces=allowed)
+    await cluster.investigation("borrowing", providerRef={"name": "shared", "namespace": "llm"},
+                                limits={"timeoutSeconds": 2})
+    status = await cluster.wait_phase("borrowing", "Succeeded", "Failed", timeout=20)
+    ready = condition(status, "ProviderReady")
+    if usable:
+        assert status["phase"] == "Succeeded" and status["provider"] == "llm/shared"
+        assert ready["status"] == "True" and len(script.requests) == 1
+    else:
+        assert status["phase"] == "Failed" and condition(status, "Succeeded")["reason"] == "ProviderNotReady"
+        assert (ready["status"], ready["reason"]) == ("False", "ProviderNotAllowed")
+        assert "ModelProvider llm/shared does not list namespace default in spec.allowedNamespaces" \
+            in ready["message"]
+        assert script.requests == []

@@ -57,3 +57,23 @@ def obj(
         meta["namespace"] = namespace
     meta.update(fields.pop("metadata", {}))
     return {"apiVersion": api_version, "kind": kind, "metadata": meta, **fields}
+
+
+INVESTIGATOR = "inquest-investigator"  # the default spec.serviceAccountName
+IMPERSONATE_USER = "Impersonate-User"
+
+
+def add_service_account(emulator: kmock.KubernetesEmulator, name: str = INVESTIGATOR,
+                        namespace: str = "default") -> dict[str, Any]:
+    """A ServiceAccount the operator finds (Investigations run only once theirs exists).
+
+    Stored directly: the operator reads it with a GET when it prepares a run, it never watches them.
+    """
+    manifest = obj("ServiceAccount", name, namespace)
+    emulator.objects["v1/serviceaccounts", namespace, name] = manifest
+    return manifest
+
+
+def impersonated_users(emulator: kmock.KubernetesEmulator, path_part: str) -> list[str | None]:
+    """The Impersonate-User header of every recorded request whose path contains ``path_part``."""
+    return [dict(r.headers).get(IMPERSONATE_USER) for r in list(emulator) if path_part in str(r.url.path)]

@@ -244,11 +244,17 @@ def test_default_render_has_the_same_objects_and_rights_as_the_kustomize_base(re
     assert h_dep["spec"]["strategy"] == k_dep["spec"]["strategy"] and h_dep["spec"]["replicas"] == 1
 
 
+IMPERSONATOR_RULES = [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "impersonate"]}]
+
+
 def test_default_render_is_least_privilege_and_locked_down(renderer, tmp_path):
     objs = manifests(helm_template(renderer, tmp_path))
     assert_no_wildcards(objs)
     assert_operator_rights(objs, NS, "inquest-operator")
     assert_investigator_is_read_only(one(objs, "ClusterRole", "inquest-investigator")["rules"])
+    # Investigations: the operator checks their ServiceAccount exists (get) and acts as it (impersonate),
+    # nothing more: no users, no groups
+    assert one(objs, "ClusterRole", "inquest-impersonator")["rules"] == IMPERSONATOR_RULES
     deployment = one(objs, "Deployment", "inquest-operator")
     assert_locked_down(deployment)
     assert_probes_hit_the_liveness_endpoint(deployment)
@@ -331,6 +337,7 @@ def test_watch_namespaces_namespace_the_operator_rbac(renderer, tmp_path):
             bound["ClusterRole//inquest-framework"]
         missing = [need for need in OPERATOR_NEEDS if not allows(in_ns, *need)]
         assert not missing, (ns, missing)
+    assert all(r["rules"] == IMPERSONATOR_RULES for r in roles if r["metadata"]["name"] == "inquest-impersonator")
     cluster_wide = [r for key, rules in bound.items() if key.startswith("ClusterRole/") for r in rules]
     assert not allows(cluster_wide, "", "secrets", "get"), "Secrets must be readable in the watched namespaces only"
     assert not allows(cluster_wide, "", "serviceaccounts", "impersonate")

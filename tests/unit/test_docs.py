@@ -262,10 +262,6 @@ def _anchors(path: Path) -> set[str]:
     return {_slug(m.group(1)) for m in re.finditer(r"^#+ (.+)$", path.read_text(), re.M)}
 
 
-# Written by other issues (security, troubleshooting): checked as soon as they exist.
-OTHERS = {"security.md", "troubleshooting.md"}
-
-
 def _links() -> list[tuple[str, str]]:
     out = []
     for path in DOC_FILES:
@@ -280,8 +276,6 @@ def _links() -> list[tuple[str, str]]:
 def test_relative_links_resolve(name, target):
     file, _, anchor = target.partition("#")
     path = (DOCS / file) if file else DOCS / name
-    if not path.exists() and path.name in OTHERS:
-        pytest.skip(f"docs/{path.name} is written by another issue and is not there yet")
     assert path.exists(), f"{name} links to missing {target}"
     if anchor:
         assert anchor in _anchors(path), f"{name} links to missing anchor {target}"
@@ -291,3 +285,52 @@ def test_repository_paths_named_in_docs_exist():
     for path in DOC_FILES:
         for ref in re.findall(r"`((?:deploy|crds|docs|operator|tests)/[\w./-]*)`", path.read_text()):
             assert (ROOT / ref.split(" ")[0]).exists(), f"{path.name} names {ref}, which does not exist"
+
+
+# --------------------------------------------------------------------------- security.md
+
+
+def test_security_redaction_table_is_what_the_rules_do():
+    """Every example of the table goes through the real rules and comes out as documented; every rule
+    has an example."""
+    from inquest.domain.redaction import RULES, redact
+
+    rows = _table_rows((DOCS / "security.md").read_text(), "| rule | matches | example |")
+    assert len(rows) >= len(RULES)
+    documented: set[str] = set()
+    for names, _, example, shown in rows:
+        assert redact(example) == shown, f"{example!r} is sent as {redact(example)!r}, the doc says {shown!r}"
+        listed = set(re.findall(r"[a-z][a-z0-9-]+", names.replace("none", "")))
+        assert listed == set(re.findall(r"\[REDACTED:([a-z0-9-]+)\]", shown)), (names, shown)
+        documented |= listed
+    assert documented == {r.name for r in RULES}
+
+
+def test_security_structural_redaction_table_is_what_redact_object_does():
+    from inquest.domain.redaction import redact_object
+
+    rows = _table_rows((DOCS / "security.md").read_text(), "| field in an object |")
+    assert len(rows) >= 4
+    for _, example, shown in rows:
+        assert redact_object(json.loads(example)) == json.loads(shown), example
+
+
+def test_security_lists_the_investigator_roles_kinds():
+    text = " ".join((DOCS / "security.md").read_text().split())
+    listed = text.split("plus `pods/log`:", 1)[1].split(". Never Secrets", 1)[0]
+    kinds = {k.strip() for k in re.split(r",|\band\b", listed) if k.strip()}
+    role = yaml.safe_load((ROOT / "deploy/kustomize/base/rbac-investigator.yaml").read_text())
+    granted = {r for rule in role["rules"] for r in rule["resources"]} - {"pods/log"}
+    assert kinds == granted, kinds ^ granted
+
+
+def test_security_names_the_defaults_the_code_uses():
+    from inquest.domain import investigation as inv
+
+    text = (DOCS / "security.md").read_text()
+    assert f"**`{inv.DEFAULT_SERVICE_ACCOUNT}`**" in text
+    for reason in (inv.R_SA_NOT_FOUND, inv.R_PROVIDER_NOT_ALLOWED):
+        assert f"`{reason}`" in text
+    assert inv.service_account_missing_message("shop", inv.DEFAULT_SERVICE_ACCOUNT).split("&& ")[1] \
+        .replace(" -n shop", "") in " ".join(text.replace("\\\n", "").split())
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -137,13 +139,36 @@ def test_compute_cost():
 def test_scope_identity_and_provider_choice():
     spec = InvestigationSpec.model_validate({"question": "q"})
     assert inv.scope_namespaces("shop", spec) == ["shop"]
-    assert inv.impersonation_user("shop", spec) is None
+    assert inv.impersonation_user("shop", spec) == "system:serviceaccount:shop:inquest-investigator"
+    assert inv.service_account_name(spec) == inv.DEFAULT_SERVICE_ACCOUNT == "inquest-investigator"
     spec = InvestigationSpec.model_validate({"question": "q", "scope": {"namespaces": ["shop", "ingress", "shop"]},
                                              "serviceAccountName": "reader"})
     assert inv.scope_namespaces("shop", spec) == ["shop", "ingress"]
     assert inv.impersonation_user("shop", spec) == "system:serviceaccount:shop:reader"
     assert inv.provider_allowed("llm", "shop", ["shop"]) and inv.provider_allowed("llm", "shop", ["*"])
     assert not inv.provider_allowed("llm", "shop", []) and inv.provider_allowed("shop", "shop", [])
+    assert not inv.provider_allowed("llm", "shop", ["payments", "shop-2"])  # exact names, no prefixes
+
+
+@pytest.mark.parametrize("spec", [{"question": "q"}, {"question": "q", "serviceAccountName": "reader"},
+                                  {"question": "q", "serviceAccountName": None}])
+def test_tools_never_run_as_the_operator(spec):
+    """Whatever the spec says, the identity is a ServiceAccount of the Investigation's own namespace."""
+    user = inv.impersonation_user("shop", InvestigationSpec.model_validate(spec))
+    assert user is not None and user.startswith("system:serviceaccount:shop:")
+    assert user.count(":") == 3 and user.rsplit(":", 1)[1]
+
+
+def test_a_missing_service_account_says_how_to_create_and_bind_it():
+    message = inv.service_account_missing_message("shop", "inquest-investigator")
+    assert "ServiceAccount shop/inquest-investigator does not exist" in message and "default" in message
+    assert "kubectl create serviceaccount inquest-investigator -n shop" in message
+    assert ("kubectl create rolebinding inquest-investigator --clusterrole=inquest-investigator "
+            "--serviceaccount=shop:inquest-investigator -n shop") in message
+    assert "default" not in inv.service_account_missing_message("shop", "reader").split(";")[0]
+    forbidden = inv.service_account_unreadable_message("shop", "reader", 403, "403 Forbidden: nope")
+    assert "may not read ServiceAccount shop/reader" in forbidden and "get and impersonate" in forbidden
+    assert "retrying" in inv.service_account_unreadable_message("shop", "reader", 500, "500 boom")
 
     def mp(name: str, created: str, default: str | None = "true") -> dict:
         labels = {inv.DEFAULT_PROVIDER_LABEL: default} if default else {}
@@ -153,6 +178,30 @@ def test_scope_identity_and_provider_choice():
     chosen, note = inv.choose_default_provider([mp("b", "2026-01-02T00:00:00Z"), mp("a", "2026-01-03T00:00:00Z"),
                                                 mp("c", "2026-01-01T00:00:00Z", "false")])
     assert chosen == "b" and "several providers" in note
+
+
+# --------------------------------------------------------------------------- reasons are documented
+
+TROUBLESHOOTING = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
+
+
+def _investigation_section() -> str:
+    return TROUBLESHOOTING.read_text().split("\n## Investigations\n", 1)[1]
+
+
+@pytest.mark.parametrize("reason", sorted(inv.all_reasons()))
+def test_every_investigation_reason_has_a_row_in_troubleshooting(reason):
+    rows = re.findall(r"^\| `([A-Za-z]+)` \|", _investigation_section(), flags=re.MULTILINE)
+    assert reason in rows, f"docs/troubleshooting.md (## Investigations) has no row for `{reason}`"
+
+
+def test_the_reason_list_is_the_one_the_code_writes():
+    from inquest.agent import loop
+
+    assert {"ServiceAccountNotFound", "ServiceAccountCheckFailed", "ProviderNotAllowed"} <= inv.all_reasons()
+    assert loop.R_CONTEXT in inv.all_reasons()  # the loop's own constant is documented too
+    rows = set(re.findall(r"^\| `([A-Za-z]+)` \|", _investigation_section(), flags=re.MULTILINE))
+    assert rows == inv.all_reasons(), rows ^ inv.all_reasons()
 
 
 # --------------------------------------------------------------------------- primitives

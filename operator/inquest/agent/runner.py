@@ -6,8 +6,10 @@ deleted Investigation never keeps an agent running and never gets a status write
 
 The lifecycle (``inquest.domain.investigation.decide_start`` decides at each start):
 
-1. Pending: resolve the provider (``providerRef`` or the namespace's default), wait until it is
-   Ready and its connection resolves (Secrets, CA), polling; fail after ``limits.timeoutSeconds``.
+1. Pending: check that the ServiceAccount the tools will run as exists (``spec.serviceAccountName``,
+   default ``inquest-investigator``: never the operator's own identity), resolve the provider
+   (``providerRef`` or the namespace's default), wait until it is Ready and its connection resolves
+   (Secrets, CA), polling both; fail after ``limits.timeoutSeconds``.
 2. Pending/Queued: wait for one of the provider's ``maxConcurrentInvestigations`` slots.
 3. Running: the agent loop (``inquest.agent.loop``); progress goes to status every few seconds.
 4. Succeeded/Failed, with the answer, findings, usage and cost; then ``ttlSecondsAfterFinished``.
@@ -48,7 +50,7 @@ from inquest.domain.text import cut_end, one_line
 
 logger = logging.getLogger("inquest.agent.runner")
 
-OWN_CONDITIONS = frozenset({inv.COND_SUCCEEDED, inv.COND_PROVIDER, inv.COND_RESTARTED})
+OWN_CONDITIONS = frozenset({inv.COND_SUCCEEDED, inv.COND_PROVIDER, inv.COND_SERVICE_ACCOUNT, inv.COND_RESTARTED})
 MERGE_PATCH = "application/merge-patch+json"
 
 EmitFn = Callable[[str, str, str], None]  # (type, reason, message) -> posts a Kubernetes Event
@@ -231,9 +233,9 @@ class Runner:
             self.extra = [Cond.true(inv.COND_RESTARTED, inv.R_OPERATOR_RESTARTED, message)]
             self.emit("Warning", "InvestigationRestarted", message)
         if decision.action in ("fresh", "restart"):
-            await self._write(inv.PENDING, inv.R_PENDING, "resolving the model provider",
+            await self._write(inv.PENDING, inv.R_PENDING, "checking the ServiceAccount and the model provider",
                               observedGeneration=self.target.generation, restarts=self.restarts or None)
-        choice = await self._wait_for_provider()
+        choice = await self._wait_until_ready()
         if choice is None:
             await self._ttl(None)
             return
@@ -248,28 +250,57 @@ class Runner:
 
         async with slots.hold(choice.spec.max_concurrent_investigations, queued):
             outcome = await self._run_agent(choice, carried)
+        # a provider's error text (ModelAuthenticationFailed...) may echo the key it refused
+        outcome.message = conn.redact(outcome.message)
         await self._finish(outcome)
         await self._ttl(None)
 
-    async def _wait_for_provider(self) -> ProviderChoice | None:
+    def _set_condition(self, cond: Cond) -> None:
+        self.extra = [cond, *[c for c in self.extra if c.type != cond.type]]
+
+    async def _wait_until_ready(self) -> ProviderChoice | None:
+        """Pending until the ServiceAccount exists and the provider is usable, re-checking both every
+        ``provider_poll_seconds``; ``None`` once ``limits.timeoutSeconds`` passed (the run Failed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.spec.limits.timeout_seconds
         last: tuple[str, str] | None = None
         while True:
-            verdict = await self._resolve_provider()
-            if isinstance(verdict, ProviderChoice):
-                return verdict
-            ready = Cond.false(inv.COND_PROVIDER, verdict.reason, verdict.message)
-            self.extra = [ready, *[c for c in self.extra if c.type != inv.COND_PROVIDER]]
+            identity = await self._check_service_account()
+            if identity is None:
+                verdict: ProviderChoice | NotReady = await self._resolve_provider()
+                if isinstance(verdict, ProviderChoice):
+                    return verdict
+                self._set_condition(Cond.false(inv.COND_PROVIDER, verdict.reason, verdict.message))
+                waiting = inv.R_PROVIDER_NOT_READY
+            else:
+                verdict = identity
+                self._set_condition(Cond.false(inv.COND_SERVICE_ACCOUNT, identity.reason, identity.message))
+                waiting = identity.reason
             if loop.time() >= deadline:
-                await self._fail(inv.R_PROVIDER_NOT_READY, f"{verdict.message}; gave up after "
+                await self._fail(waiting, f"{verdict.message}; gave up after "
                                  f"{self.spec.limits.timeout_seconds}s (limits.timeoutSeconds)")
                 return None
             if (verdict.reason, verdict.message) != last:
-                await self._write(inv.PENDING, inv.R_PROVIDER_NOT_READY, verdict.message)
+                await self._write(inv.PENDING, waiting, verdict.message)
+                if identity is not None:
+                    self.emit("Warning", identity.reason, cut_end(identity.message, 1000))
                 last = (verdict.reason, verdict.message)
             await asyncio.sleep(max(0.01, min(self.runtime.settings.provider_poll_seconds,
                                               deadline - loop.time())))
+
+    async def _check_service_account(self) -> NotReady | None:
+        """``None`` when the ServiceAccount the tools impersonate exists (read as the operator)."""
+        namespace, name = self.target.namespace, inv.service_account_name(self.spec)
+        try:
+            await self.kube.get_json(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")
+        except KubeError as exc:
+            if exc.not_found:
+                return NotReady(inv.R_SA_NOT_FOUND, inv.service_account_missing_message(namespace, name))
+            return NotReady(inv.R_SA_CHECK_FAILED, cut_end(one_line(
+                inv.service_account_unreadable_message(namespace, name, exc.status, str(exc))), 900))
+        self._set_condition(Cond.true(inv.COND_SERVICE_ACCOUNT, inv.R_SA_FOUND, "the tools run as "
+                                      f"{inv.impersonation_user(namespace, self.spec)}"))
+        return None
 
     async def _resolve_provider(self) -> ProviderChoice | NotReady:
         own = self.target.namespace

@@ -5,11 +5,15 @@ Pure logic, no I/O. The runner (``inquest.agent.runner``) decides *when*; this m
 
 Conditions (Tekton-style, one summary condition plus specific ones):
 
-- ``Succeeded``: ``Unknown`` while Pending (reasons ``Pending``, ``Queued``, ``ProviderNotReady``)
-  or Running (``Running``); ``True`` (``Succeeded``) or ``False`` with the failure reason
-  (``StepLimitReached``, ``DeadlineExceeded``, ``TokenBudgetExceeded``, ``CostBudgetExceeded``,
-  ``ModelAuthenticationFailed``, ``ModelNotFound``, ``ModelUnavailable``, ``ModelRequestRejected``,
-  ``NoAnswer``, ``ProviderNotReady``, ``RestartLimitExceeded``, ``SpecChanged``, ``InternalError``).
+- ``Succeeded``: ``Unknown`` while Pending (reasons ``Pending``, ``Queued``, ``ProviderNotReady``,
+  ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``) or Running (``Running``); ``True``
+  (``Succeeded``) or ``False`` with the failure reason (``StepLimitReached``, ``DeadlineExceeded``,
+  ``TokenBudgetExceeded``, ``CostBudgetExceeded``, ``ModelAuthenticationFailed``, ``ModelNotFound``,
+  ``ModelUnavailable``, ``ModelRequestRejected``, ``ContextWindowExceeded``, ``NoAnswer``,
+  ``ProviderNotReady``, ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``, ``RestartLimitExceeded``,
+  ``SpecChanged``, ``InternalError``).
+- ``ServiceAccountReady``: whether the identity the tools run as exists (``ServiceAccountFound``,
+  ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``).
 - ``ProviderReady``: whether the provider could be used (``ProviderNotReady``, ``ProviderNotFound``,
   ``NoDefaultProvider``, ``ProviderNotAllowed``, or a connection reason).
 - ``Restarted``: ``True`` once an operator restart interrupted the run and it started again.
@@ -49,6 +53,7 @@ TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED})
 
 COND_SUCCEEDED = "Succeeded"
 COND_PROVIDER = "ProviderReady"
+COND_SERVICE_ACCOUNT = "ServiceAccountReady"
 COND_RESTARTED = "Restarted"
 COND_SPEC = "SpecImmutable"
 
@@ -62,6 +67,9 @@ R_PROVIDER_NOT_READY = "ProviderNotReady"
 R_PROVIDER_NOT_FOUND = "ProviderNotFound"
 R_NO_DEFAULT_PROVIDER = "NoDefaultProvider"
 R_PROVIDER_NOT_ALLOWED = "ProviderNotAllowed"
+R_SA_FOUND = "ServiceAccountFound"
+R_SA_NOT_FOUND = "ServiceAccountNotFound"
+R_SA_CHECK_FAILED = "ServiceAccountCheckFailed"  # the operator could not read it (RBAC, API server error)
 R_STEP_LIMIT = "StepLimitReached"
 R_DEADLINE = "DeadlineExceeded"
 R_TOKENS = "TokenBudgetExceeded"
@@ -71,6 +79,7 @@ R_MODEL_NOT_FOUND = "ModelNotFound"
 R_MODEL_UNAVAILABLE = "ModelUnavailable"
 R_MODEL_REJECTED = "ModelRequestRejected"
 R_NO_ANSWER = "NoAnswer"
+R_CONTEXT_WINDOW = "ContextWindowExceeded"  # written by inquest.agent.loop (its R_CONTEXT)
 R_RESTART_LIMIT = "RestartLimitExceeded"
 R_OPERATOR_RESTARTED = "OperatorRestarted"
 R_SPEC_CHANGED = "SpecChanged"
@@ -80,7 +89,10 @@ R_INTERNAL = "InternalError"
 # An unfinished run is restarted from scratch this many times after operator restarts; the next
 # interruption fails it (a run that keeps dying with the operator would otherwise loop forever).
 MAX_RESTARTS = 1
+# The ServiceAccount an Investigation's tools run as when spec.serviceAccountName is empty: one per
+# namespace, created and bound by whoever sets the namespace up (docs/security.md).
 DEFAULT_SERVICE_ACCOUNT = "inquest-investigator"
+INVESTIGATOR_CLUSTER_ROLE = "inquest-investigator"  # deploy/'s read-only ClusterRole for it
 DEFAULT_PROVIDER_LABEL = "inquest.dev/default"
 # Tighter than the CRD's bounds, so that a full status (30 findings, 100 tool calls, the answer)
 # stays near 100 KiB: findings share one budget, tool errors are cut shorter than messages.
@@ -510,6 +522,11 @@ def spec_change_refused(existing: Mapping[str, Any] | None, *, generation: int |
 # --------------------------------------------------------------------------- identity and scope
 
 
+def all_reasons() -> frozenset[str]:
+    """Every Investigation reason (the ``R_`` constants); docs/troubleshooting.md has a row for each."""
+    return frozenset(v for k, v in globals().items() if k.startswith("R_") and isinstance(v, str))
+
+
 def scope_namespaces(namespace: str, spec: InvestigationSpec) -> list[str]:
     """Namespaces the tools may read: ``spec.scope.namespaces`` or the Investigation's own.
 
@@ -523,16 +540,36 @@ def scope_namespaces(namespace: str, spec: InvestigationSpec) -> list[str]:
     return out
 
 
-def impersonation_user(namespace: str, spec: InvestigationSpec) -> str | None:
-    """The user the tools run as.
+def service_account_name(spec: InvestigationSpec) -> str:
+    """The ServiceAccount (in the Investigation's namespace) the tools run as."""
+    return spec.service_account_name or DEFAULT_SERVICE_ACCOUNT
 
-    An explicit ``serviceAccountName`` is honoured now; the default identity
-    (``DEFAULT_SERVICE_ACCOUNT``) is issue 6's switch to flip, together with the operator's
-    ``impersonate`` RBAC and the missing-ServiceAccount condition. ``None`` = the operator's identity.
+
+def impersonation_user(namespace: str, spec: InvestigationSpec) -> str:
+    """The user every tool call runs as: ``system:serviceaccount:<namespace>:<serviceAccountName>``.
+
+    Always a ServiceAccount of the Investigation's own namespace, never the operator's identity: the
+    cluster's RBAC for that ServiceAccount decides what the Investigation may read.
     """
-    if spec.service_account_name:
-        return f"system:serviceaccount:{namespace}:{spec.service_account_name}"
-    return None
+    return f"system:serviceaccount:{namespace}:{service_account_name(spec)}"
+
+
+def service_account_missing_message(namespace: str, name: str) -> str:
+    """What to do when the Investigation's ServiceAccount does not exist (a condition message)."""
+    default = " (the default: spec.serviceAccountName is not set)" if name == DEFAULT_SERVICE_ACCOUNT else ""
+    return (f"ServiceAccount {namespace}/{name} does not exist{default}; the tools run as it and nothing runs "
+            f"until it exists. Create it and let it read the namespace: kubectl create serviceaccount {name} "
+            f"-n {namespace} && kubectl create rolebinding {name} --clusterrole={INVESTIGATOR_CLUSTER_ROLE} "
+            f"--serviceaccount={namespace}:{name} -n {namespace}")
+
+
+def service_account_unreadable_message(namespace: str, name: str, status: int, error: str) -> str:
+    """The operator could not check the ServiceAccount (a condition message)."""
+    if status == 403:
+        return (f"the operator may not read ServiceAccount {namespace}/{name} ({error}); grant its own "
+                "ServiceAccount get and impersonate on serviceaccounts (the inquest-impersonator role of "
+                "deploy/), then the run starts by itself")
+    return f"cannot check ServiceAccount {namespace}/{name}: {error}; retrying"
 
 
 def provider_allowed(provider_namespace: str, investigation_namespace: str, allowed: Sequence[str]) -> bool:
