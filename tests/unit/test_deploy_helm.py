@@ -405,3 +405,15 @@ def test_helm_itself_agrees(renderer, tmp_path):
     mine = manifests(helm_template(renderer, tmp_path, HOLMES_STYLE))
     key = render.key
     assert sorted(map(key, manifests(out))) == sorted(map(key, mine))
+
+
+def test_the_operator_is_told_the_charts_investigator_names(renderer, tmp_path):
+    """investigator.serviceAccountName is what Investigations without one run as, and the
+    missing-ServiceAccount hint names the release's own ClusterRole."""
+    objs = manifests(helm_template(renderer, tmp_path, {"investigator": {"serviceAccountName": "triage"}},
+                                   name="ops"))
+    (container,) = one(objs, "Deployment", "ops-inquest-operator")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["INQUEST_DEFAULT_SERVICE_ACCOUNT"] == "triage"
+    role = one(objs, "ClusterRole", env["INQUEST_INVESTIGATOR_CLUSTER_ROLE"])
+    assert {"pods/log"} <= {r for rule in role["rules"] for r in rule["resources"]}

@@ -272,3 +272,19 @@ async def test_provider_slots_queue_fifo_and_follow_the_limit():
     events["d"].set()
     await asyncio.gather(tasks["a"], tasks["b"], tasks["d"])
     assert slots.active == 0 and slots.waiting == 0
+
+
+def test_the_default_identity_and_its_hint_come_from_the_operators_settings(monkeypatch):
+    from inquest.agent.runner import RunnerSettings
+
+    monkeypatch.setenv("INQUEST_DEFAULT_SERVICE_ACCOUNT", "triage")
+    monkeypatch.setenv("INQUEST_INVESTIGATOR_CLUSTER_ROLE", "ops-inquest-investigator")
+    settings = RunnerSettings.from_environment()
+    spec = InvestigationSpec.model_validate({"question": "q"})
+    assert inv.impersonation_user("shop", spec, settings.default_service_account) == \
+        "system:serviceaccount:shop:triage"
+    message = inv.service_account_missing_message("shop", "triage", default=settings.default_service_account,
+                                                  cluster_role=settings.investigator_cluster_role)
+    assert "(the default" in message and "--clusterrole=ops-inquest-investigator " in message
+    monkeypatch.delenv("INQUEST_DEFAULT_SERVICE_ACCOUNT")
+    assert RunnerSettings.from_environment().default_service_account == "inquest-investigator"

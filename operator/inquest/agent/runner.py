@@ -75,11 +75,19 @@ def _env_float(name: str, default: float) -> float:
 class RunnerSettings:
     provider_poll_seconds: float = 5.0  # how often a Pending Investigation re-checks its provider
     progress_interval: float = 2.0  # at most one progress status write per this many seconds
+    # The ServiceAccount an Investigation without spec.serviceAccountName runs as, and the ClusterRole
+    # the missing-ServiceAccount message tells users to bind (the Helm chart sets both: names vary).
+    default_service_account: str = inv.DEFAULT_SERVICE_ACCOUNT
+    investigator_cluster_role: str = inv.INVESTIGATOR_CLUSTER_ROLE
 
     @classmethod
     def from_environment(cls) -> RunnerSettings:
         return cls(provider_poll_seconds=_env_float("INQUEST_PROVIDER_POLL_SECONDS", 5.0),
-                   progress_interval=_env_float("INQUEST_PROGRESS_INTERVAL", 2.0))
+                   progress_interval=_env_float("INQUEST_PROGRESS_INTERVAL", 2.0),
+                   default_service_account=os.environ.get("INQUEST_DEFAULT_SERVICE_ACCOUNT")
+                   or inv.DEFAULT_SERVICE_ACCOUNT,
+                   investigator_cluster_role=os.environ.get("INQUEST_INVESTIGATOR_CLUSTER_ROLE")
+                   or inv.INVESTIGATOR_CLUSTER_ROLE)
 
 
 @dataclass
@@ -290,16 +298,20 @@ class Runner:
 
     async def _check_service_account(self) -> NotReady | None:
         """``None`` when the ServiceAccount the tools impersonate exists (read as the operator)."""
-        namespace, name = self.target.namespace, inv.service_account_name(self.spec)
+        settings = self.runtime.settings
+        namespace = self.target.namespace
+        name = inv.service_account_name(self.spec, settings.default_service_account)
         try:
             await self.kube.get_json(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}")
         except KubeError as exc:
             if exc.not_found:
-                return NotReady(inv.R_SA_NOT_FOUND, inv.service_account_missing_message(namespace, name))
+                return NotReady(inv.R_SA_NOT_FOUND, inv.service_account_missing_message(
+                    namespace, name, default=settings.default_service_account,
+                    cluster_role=settings.investigator_cluster_role))
             return NotReady(inv.R_SA_CHECK_FAILED, cut_end(one_line(
                 inv.service_account_unreadable_message(namespace, name, exc.status, str(exc))), 900))
         self._set_condition(Cond.true(inv.COND_SERVICE_ACCOUNT, inv.R_SA_FOUND, "the tools run as "
-                                      f"{inv.impersonation_user(namespace, self.spec)}"))
+                                      f"system:serviceaccount:{namespace}:{name}"))
         return None
 
     async def _resolve_provider(self) -> ProviderChoice | NotReady:
@@ -372,7 +384,8 @@ class Runner:
                   f"asking {conn.model} through ModelProvider {choice.display(target.namespace)}")
         namespaces = inv.scope_namespaces(target.namespace, spec)
         ctx = ToolContext(self.kube, target.namespace, scope=namespaces,
-                          impersonate=inv.impersonation_user(target.namespace, spec))
+                          impersonate=inv.impersonation_user(target.namespace, spec,
+                                                             self.runtime.settings.default_service_account))
         config = AgentConfig(
             max_steps=spec.limits.max_steps, deadline=loop.time() + spec.limits.timeout_seconds,
             budget=ContextBudget.for_window(conn.context_window, conn.parameters.max_output_tokens),

@@ -540,26 +540,27 @@ def scope_namespaces(namespace: str, spec: InvestigationSpec) -> list[str]:
     return out
 
 
-def service_account_name(spec: InvestigationSpec) -> str:
+def service_account_name(spec: InvestigationSpec, default: str = DEFAULT_SERVICE_ACCOUNT) -> str:
     """The ServiceAccount (in the Investigation's namespace) the tools run as."""
-    return spec.service_account_name or DEFAULT_SERVICE_ACCOUNT
+    return spec.service_account_name or default
 
 
-def impersonation_user(namespace: str, spec: InvestigationSpec) -> str:
+def impersonation_user(namespace: str, spec: InvestigationSpec, default: str = DEFAULT_SERVICE_ACCOUNT) -> str:
     """The user every tool call runs as: ``system:serviceaccount:<namespace>:<serviceAccountName>``.
 
     Always a ServiceAccount of the Investigation's own namespace, never the operator's identity: the
     cluster's RBAC for that ServiceAccount decides what the Investigation may read.
     """
-    return f"system:serviceaccount:{namespace}:{service_account_name(spec)}"
+    return f"system:serviceaccount:{namespace}:{service_account_name(spec, default)}"
 
 
-def service_account_missing_message(namespace: str, name: str) -> str:
+def service_account_missing_message(namespace: str, name: str, *, default: str = DEFAULT_SERVICE_ACCOUNT,
+                                    cluster_role: str = INVESTIGATOR_CLUSTER_ROLE) -> str:
     """What to do when the Investigation's ServiceAccount does not exist (a condition message)."""
-    default = " (the default: spec.serviceAccountName is not set)" if name == DEFAULT_SERVICE_ACCOUNT else ""
-    return (f"ServiceAccount {namespace}/{name} does not exist{default}; the tools run as it and nothing runs "
+    note = " (the default: spec.serviceAccountName is not set)" if name == default else ""
+    return (f"ServiceAccount {namespace}/{name} does not exist{note}; the tools run as it and nothing runs "
             f"until it exists. Create it and let it read the namespace: kubectl create serviceaccount {name} "
-            f"-n {namespace} && kubectl create rolebinding {name} --clusterrole={INVESTIGATOR_CLUSTER_ROLE} "
+            f"-n {namespace} && kubectl create rolebinding {name} --clusterrole={cluster_role} "
             f"--serviceaccount={namespace}:{name} -n {namespace}")
 
 
