@@ -5,15 +5,23 @@ zero-latency scripted model (the fake LLM), each making ``--tools`` tool calls b
 
 KMock and the fake LLM run in a child process, so that the operator's process (Kopf, the agents, the
 Kubernetes and OpenAI clients) is what is measured. Prints wall time, per-step operator overhead
-(p50/p95: a step's time outside the model call and the tool calls), throughput, CPU time, idle and
-peak RSS, and the size of the first model request in tokens.
+(p50/p95: a step's time outside the model call and the tool calls), throughput, the requests the
+operator sent, CPU time of each process over the run, idle and peak RSS, and the size of the first
+model request in tokens. Both processes share the machine's cores: on 2 cores the wall time is bound
+by the sum of their CPU times as much as by either one.
 Figures only: nothing here asserts a time.
+
+Profile both processes (py-spy is not a dependency; ``pip install py-spy`` in the venv)::
+
+    py-spy record --subprocesses --gil -r 200 -f raw -o /tmp/bench.txt -- python bench/investigations.py
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -21,18 +29,20 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT)]
 
+import jsonpatch  # noqa: E402  (Kopf's and KMock's)
 import kmock  # noqa: E402
 import kopf  # noqa: E402
 import kubernetes.client  # noqa: E402
 from tests.conftest import OperatorHandle, operator_settings  # noqa: E402
 from tests.support.fake_llm import FakeLLM, auto_tool_probe, text, tool_call  # noqa: E402
-from tests.support.kube import declare_resources, obj  # noqa: E402
+from tests.support.kube import add_service_account, declare_resources, obj  # noqa: E402
 
 import inquest.main  # noqa: E402,F401  (registers the handlers)
 from inquest.agent.loop import AgentOutcome  # noqa: E402
@@ -91,38 +101,121 @@ def serve(pipe: Any, tools: int) -> None:
     asyncio.run(_serve(pipe, tools))
 
 
+class CurrentRequestLog(list[Any]):
+    """KMock's request log, made to hold only the request that the current task is serving.
+
+    KMock matches a request against its reactions by walking its whole request log with each
+    reaction's filter: a run grows quadratic and measures the emulator, not the operator. The
+    benchmark asserts nothing on the log, so ``append`` keeps the request in a context variable (the
+    task serving it) instead, and counts it by verb and resource.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: contextvars.ContextVar[Any] = contextvars.ContextVar("kmock_request", default=None)
+        self.counting = False
+        self.tally: collections.Counter[str] = collections.Counter()
+
+    def append(self, request: Any) -> None:
+        self.current.set(request)
+        if self.counting:
+            what = request.resource.plural if request.resource is not None else request.url.path
+            verb = str(request.action.value if request.action is not None else request.method.value).lower()
+            self.tally[f"{verb} {what}{'/' + request.subresource if request.subresource else ''}"] += 1
+
+    def __iter__(self) -> Iterator[Any]:
+        request = self.current.get()
+        return iter(() if request is None else (request,))
+
+
+class Emulator(kmock.KubernetesEmulator):
+    """KMock with two API server behaviours Kopf relies on to not repeat its own patches.
+
+    - Every create and update sets a new ``metadata.resourceVersion``: Kopf waits for the echo of
+      its own patch by that version, and its JSON patches test it. Without it (KMock keeps none)
+      Kopf takes the events queued before its patch for the current state and patches again: the
+      annotation and the finalizer removal went out 3-6 times per Investigation.
+    - A JSON patch that does not apply (such a failed test) is refused with 422, as kube-apiserver
+      does, which Kopf takes as a conflict; KMock answers 500, which Kopf retries with backoff.
+    """
+
+    version = 0
+
+    async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and request.action in (kmock.action.CREATE, kmock.action.UPDATE):
+            self.version += 1
+            if isinstance(request.data, dict):  # an object or a merge patch
+                request.data.setdefault("metadata", {})["resourceVersion"] = str(self.version)
+            elif isinstance(request.data, list):  # a JSON patch
+                request.data.append({"op": "add", "path": "/metadata/resourceVersion", "value": str(self.version)})
+        return await super()._handle(request)
+
+    async def _render_error(self, exc: Exception) -> Any:
+        if isinstance(exc, jsonpatch.JsonPatchException):
+            exc = kmock.KubernetesError(status=422, reason="Invalid", message=str(exc))
+        return await super()._render_error(exc)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def _serve(pipe: Any, tools: int) -> None:
     model = ScriptedAgentModel(tools)
-    async with kmock.KubernetesEmulator() as kube, kmock.Server(kube), FakeLLM(default=model) as llm:
+    async with Emulator() as kube, kmock.Server(kube), FakeLLM(default=model) as llm:
+        kube._requests = log = CurrentRequestLog()
         declare_resources(kube)
+        add_service_account(kube)  # the identity the tools run as: Investigations wait until it exists
         for i in range(10):
             kube.objects["v1/pods", "default", f"web-{i}"] = obj("Pod", f"web-{i}", spec={"containers": [
                 {"name": "app", "image": "web:1"}]}, status={"phase": "Running"})
         pipe.send((str(kube.url).rstrip("/"), llm.base_url))
-        while not pipe.poll():
-            # KMock checks each request against its whole request log (quadratic): the benchmark
-            # needs no log, and keeping it would measure the emulator, not the operator.
-            kube._requests.clear()
-            await asyncio.sleep(0.02)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        pipe.send((model.calls, usage.ru_utime + usage.ru_stime))
+        cpu_started = cpu_seconds()
+        while (message := await asyncio.to_thread(pipe.recv)) != "stop":
+            if message == "start":
+                log.counting, model.calls, cpu_started = True, 0, cpu_seconds()
+            else:  # "report"
+                pipe.send((model.calls, cpu_seconds() - cpu_started, dict(log.tally)))
 
 
-async def main(n: int, tools: int, concurrency: int) -> None:
+class RetryCounter(logging.Filter):
+    """Counts (and hides) Kopf's retried API requests (none expected: see ``Emulator``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retries = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Request attempt"):
+            self.retries += 1
+            return False
+        return True
+
+
+async def main(n: int, tools: int, concurrency: int, kube_workers: int | None) -> None:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("kopf").setLevel(logging.ERROR)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+    retries = RetryCounter()
+    logging.getLogger("kopf.objects").addFilter(retries)
     outcomes: list[AgentOutcome] = []
     parent, child = multiprocessing.get_context("spawn").Pipe()
     server = multiprocessing.get_context("spawn").Process(target=serve, args=(child, tools), daemon=True)
     server.start()
     kube_url, llm_url = await asyncio.to_thread(parent.recv)
     cfg = kubernetes.client.Configuration(host=kube_url)
-    client = KubeClient(cfg, max_workers=32)
-    runtime = InvestigationRuntime(on_outcome=outcomes.append)
+    # The operator's own defaults (Clients.from_environment) unless --kube-workers says otherwise.
+    client = KubeClient(cfg) if kube_workers is None else KubeClient(cfg, max_workers=kube_workers)
+    runtime = InvestigationRuntime(on_outcome=outcomes.append)  # called in the operator's thread
     memo = kopf.Memo(clients=Clients(kube=client), investigations=runtime)
-    handle = OperatorHandle(memo, operator_settings())
+    settings = operator_settings()
+    # The tests wait at most 0.1 s for the echo of Kopf's own patches (KMock keeps no resourceVersion);
+    # the Emulator keeps one, so the operator's own value applies (Kopf's default).
+    settings.persistence.consistency_timeout = kopf.OperatorSettings().persistence.consistency_timeout
+    handle = OperatorHandle(memo, settings)
     idle_before = rss_mb()
+    load = os.getloadavg()
     await handle.start()
 
     async def phases() -> dict[str, str | None]:
@@ -147,6 +240,7 @@ async def main(n: int, tools: int, concurrency: int) -> None:
         await asyncio.sleep(0.5)
         idle = rss_mb()
 
+        parent.send("start")
         started = time.monotonic()
         cpu_started = time.process_time()
         await asyncio.gather(*(client.send_json("POST", f"{API}/investigations", obj(
@@ -155,20 +249,29 @@ async def main(n: int, tools: int, concurrency: int) -> None:
             spec={"question": "Why is web-3 crash-looping?", "limits": {"maxSteps": tools + 2}}))
             for i in range(n)))
         created = time.monotonic() - started
+        # Every run that reaches the agent reports its outcome after its last status write: wait for
+        # those in-process rather than listing 200 Investigations over and over (that would load both
+        # processes with the harness's own JSON); list now and then for runs that end before the agent.
+        listed = started
         while True:
+            await asyncio.sleep(0.02)
+            if len(outcomes) < n and time.monotonic() - listed < 2:
+                continue
+            listed = time.monotonic()
             final = await phases()
             if len(final) == n and all(p in ("Succeeded", "Failed") for p in final.values()):
                 break
             if time.monotonic() - started > 600:
                 raise SystemExit(f"not finished after 600 s: {list(final.values()).count('Succeeded')} succeeded")
-            await asyncio.sleep(0.1)
         wall = time.monotonic() - started
         operator_cpu = time.process_time() - cpu_started
+        parent.send("report")
+        calls, server_cpu, requests = await asyncio.to_thread(parent.recv)
     finally:
         await handle.stop()
         client.close()
-        parent.send("stop")
-        calls, server_cpu = await asyncio.to_thread(parent.recv) if server.is_alive() else (-1, float("nan"))
+        if server.is_alive():
+            parent.send("stop")
         server.join(5)
 
     values = list(final.values())
@@ -177,15 +280,21 @@ async def main(n: int, tools: int, concurrency: int) -> None:
     first_tokens = outcomes[0].first_request_tokens if outcomes else 0
     print(f"investigations      {n} ({values.count('Succeeded')} Succeeded, {values.count('Failed')} Failed), "
           f"{tools} tool calls + submit_findings each, maxConcurrentInvestigations {concurrency}")
-    print(f"cpu cores           {os.cpu_count()} (KMock and the fake LLM run in a second process)")
+    print(f"cpu cores           {os.cpu_count()} (KMock and the fake LLM run in a second process); load average "
+          f"{load[0]:.1f} before the run (other processes on the machine lengthen the wall time)")
     print(f"created in          {created:.2f} s")
     print(f"wall time           {wall:.2f} s (first create -> all finished)")
     print(f"model calls         {calls} ({steps} agent steps)")
     print(f"throughput          {n / wall:.1f} investigations/s, {steps / wall:.0f} steps/s")
     print(f"step overhead       p50 {percentile(overheads, 50):.2f} ms, p95 {percentile(overheads, 95):.2f} ms "
           f"(outside model and tool calls; mean {statistics.fmean(overheads) if overheads else 0:.2f} ms)")
-    print(f"cpu time            operator process {operator_cpu:.1f} s, KMock + fake LLM process "
-          f"{server_cpu:.1f} s (whole life)")
+    total = sum(requests.values())
+    top = ", ".join(f"{count / n:.1f} {what}" for what, count in
+                    sorted(requests.items(), key=lambda item: -item[1])[:6])
+    print(f"kube requests       {total} ({total / n:.1f} per investigation: {top}); "
+          f"{retries.retries} Kopf retries")
+    print(f"cpu time            operator process {operator_cpu:.1f} s (with the benchmark's own creates), "
+          f"KMock + fake LLM process {server_cpu:.1f} s")
     print(f"operator RSS        before start {idle_before:.0f} MB, idle {idle:.0f} MB, peak {peak_rss_mb():.0f} MB")
     print(f"first request       {first_tokens} tokens (estimate: system prompt + tool schemas + question)")
 
@@ -196,7 +305,9 @@ if __name__ == "__main__":
     parser.add_argument("--tools", type=int, default=10, help="tool calls per investigation (default 10)")
     parser.add_argument("--concurrency", type=int, default=100,
                         help="the provider's maxConcurrentInvestigations (default 100, the CRD's maximum)")
+    parser.add_argument("--kube-workers", type=int, default=None,
+                        help="threads of the operator's KubeClient (default: the operator's default)")
     args = parser.parse_args()
     if os.environ.get("BENCH_SWITCH"):
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
-    asyncio.run(main(args.n, args.tools, args.concurrency))
+    asyncio.run(main(args.n, args.tools, args.concurrency, args.kube_workers))

@@ -5,16 +5,26 @@ from __future__ import annotations
 import os
 import ssl
 import tempfile
+import threading
+import time
 from typing import Any
 
 import httpx2
 import pytest
 
 from inquest.api.modelprovider import ModelProviderSpec
-from inquest.clients import connection
+from inquest.clients import connection, llm
 from inquest.clients.connection import ConnectionProblem, build_ssl_context, resolve, resolve_connection
 from inquest.clients.kube import KubeError
-from inquest.clients.llm import NO_KEY_PLACEHOLDER, ProviderConnection, build_openai_client, redact, url_rewriter
+from inquest.clients.llm import (
+    NO_KEY_PLACEHOLDER,
+    ProviderConnection,
+    SSLContextCache,
+    build_openai_client,
+    default_ssl_context,
+    redact,
+    url_rewriter,
+)
 from inquest.domain import certificates, endpoints, reasons
 
 KEY = "sk-unit-9f8e7d6c5b4a39281706"
@@ -164,6 +174,107 @@ def test_client_chain_with_memfd_leaves_no_file(pki, monkeypatch):
     before = set(os.listdir("/proc/self/fd"))
     build_ssl_context(ca_pem=None, client=client, insecure=False, use_system_trust_store=True)
     assert set(os.listdir("/proc/self/fd")) <= before  # no descriptor left open
+
+
+# --------------------------------------------------------------------------- shared SSL contexts
+
+
+def trusted(ctx: ssl.SSLContext) -> list[str]:
+    """Common names of the CAs a context trusts."""
+    return [dict(rdn[0] for rdn in cert["subject"])["commonName"] for cert in ctx.get_ca_certs()]
+
+
+async def test_ssl_context_is_shared_for_equal_configuration_and_differs_for_another_ca(pki):
+    def tls(ca: Any, **more: Any) -> ModelProviderSpec:
+        return spec(tls={"caBundle": ca.b64_pem, "useSystemTrustStore": False, **more})
+
+    kube = StubKube({"client": {"tls.crt": pki.client.cert_pem, "tls.key": pki.client.key_pem}})
+    first = await resolve_connection(kube, "ns", "a", tls(pki.ca))  # type: ignore[arg-type]
+    again = await resolve_connection(kube, "other-ns", "b", tls(pki.ca))  # type: ignore[arg-type]
+    other_ca = await resolve_connection(kube, "ns", "a", tls(pki.other_ca))  # type: ignore[arg-type]
+    with_client = await resolve_connection(kube, "ns", "a", tls(  # type: ignore[arg-type]
+        pki.ca, clientCertificateSecretRef={"name": "client"}))
+    insecure = await resolve_connection(kube, "ns", "a", tls(pki.ca, insecureSkipVerify=True))  # type: ignore[arg-type]
+    assert first.ssl_context is not None and again.ssl_context is first.ssl_context
+    contexts = [first.ssl_context, other_ca.ssl_context, with_client.ssl_context, insecure.ssl_context]
+    assert len({id(c) for c in contexts}) == 4
+    assert [trusted(c) for c in (first.ssl_context, other_ca.ssl_context)] == [["Inquest Test CA"],
+                                                                                ["Inquest Other CA"]]
+    assert insecure.ssl_context is not None and insecure.ssl_context.verify_mode == ssl.CERT_NONE
+    assert first.ssl_context.verify_mode == ssl.CERT_REQUIRED  # the insecure one did not change it
+
+
+def test_ssl_context_cache_is_bounded_expires_and_keeps_no_failure():
+    now = [0.0]
+    cache = SSLContextCache(maxsize=2, ttl=60, clock=lambda: now[0])
+    built: list[str] = []
+
+    def build(name: str) -> Any:
+        def make() -> ssl.SSLContext:
+            built.append(name)
+            return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return make
+
+    a = cache.get("a", build("a"))
+    assert cache.get("a", build("a")) is a and built == ["a"]
+    cache.get("b", build("b"))
+    cache.get("a", build("a"))  # "a" used last: "b" goes first
+    cache.get("c", build("c"))
+    assert len(cache) == 2 and cache.peek("b") is None and cache.peek("a") is a
+    now[0] = 61
+    assert cache.peek("a") is None and cache.get("a", build("a")) is not a  # expired: built again
+    assert built == ["a", "b", "c", "a"]
+
+    def broken() -> ssl.SSLContext:
+        raise ssl.SSLError("bad certificate")
+
+    with pytest.raises(ssl.SSLError):
+        cache.get("d", broken)
+    assert cache.peek("d") is None and cache.get("d", build("d")) is not None
+
+
+def test_concurrent_misses_build_once():
+    cache = SSLContextCache()
+    calls: list[int] = []
+
+    def slow() -> ssl.SSLContext:
+        calls.append(1)
+        time.sleep(0.05)
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+    got: list[ssl.SSLContext] = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("k", slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 8 and all(c is got[0] for c in got)
+
+
+async def test_clients_without_tls_settings_share_the_default_context(monkeypatch, tmp_path, pki):
+    made: list[object] = []
+    real = httpx2.create_ssl_context
+
+    def counting(verify: Any = True, *args: Any, **kwargs: Any) -> ssl.SSLContext:
+        if verify is True:
+            made.append(verify)
+        return real(verify, *args, **kwargs)
+
+    monkeypatch.setattr(llm.httpx2, "create_ssl_context", counting)
+    monkeypatch.setattr(httpx2, "create_ssl_context", counting)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki.ca.cert_pem)
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # a store of its own: a key of its own
+    clients = [build_openai_client(conn_for("http://h/v1")) for _ in range(3)]
+    try:
+        assert len(made) == 1  # httpx would have built one per client
+        ctx = default_ssl_context()
+        assert trusted(ctx) == ["Inquest Test CA"]
+        monkeypatch.delenv("SSL_CERT_FILE")
+        assert default_ssl_context() is not ctx
+    finally:
+        for client in clients:
+            await client.close()
 
 
 # --------------------------------------------------------------------------- the client factory

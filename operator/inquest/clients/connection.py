@@ -8,6 +8,8 @@ once for the provider's status. Messages name the object and key, never a value.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import os
 import ssl
 import tempfile
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 
 from inquest.api.modelprovider import ModelParameters, ModelProviderSpec, Pricing
 from inquest.clients.kube import KubeClient, KubeError
-from inquest.clients.llm import ProviderConnection
+from inquest.clients.llm import SSL_CONTEXTS, ProviderConnection
 from inquest.domain import certificates, endpoints, reasons
 from inquest.domain.certificates import CertificateInfo, CertificateProblem, ClientCertificate
 from inquest.domain.provider import Problem
@@ -236,6 +238,35 @@ def build_ssl_context(
     return ctx
 
 
+def ssl_context_key(
+    *, ca_pem: str | None, client: ClientCertificate | None, insecure: bool, use_system_trust_store: bool
+) -> tuple[object, ...]:
+    """What makes two SSL contexts equal: a digest of the CA and client certificate material (never
+    the material itself), the flags, and the variables that move the system store."""
+    digest = hashlib.sha256()
+    for part in (ca_pem.encode() if ca_pem else b"", client.chain_pem if client else b"",
+                 client.key_pem if client else b""):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return ("provider", digest.hexdigest(), insecure, use_system_trust_store or not ca_pem,
+            os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+async def shared_ssl_context(
+    *, ca_pem: str | None, client: ClientCertificate | None, insecure: bool, use_system_trust_store: bool
+) -> ssl.SSLContext:
+    """``build_ssl_context``'s result, shared by every connection with the same configuration (a
+    provider's probes and Investigations): built once, in a thread, then taken from ``SSL_CONTEXTS``."""
+    key = ssl_context_key(ca_pem=ca_pem, client=client, insecure=insecure,
+                          use_system_trust_store=use_system_trust_store)
+    cached = SSL_CONTEXTS.peek(key)
+    if cached is not None:
+        return cached
+    build = functools.partial(build_ssl_context, ca_pem=ca_pem, client=client, insecure=insecure,
+                              use_system_trust_store=use_system_trust_store)
+    return await asyncio.to_thread(SSL_CONTEXTS.get, key, build)
+
+
 async def _ca_data(spec: ModelProviderSpec, reader: _Reader) -> tuple[str | None, str | bytes | None]:
     """(source description, raw CA data) of the one configured CA source."""
     tls = spec.tls
@@ -335,8 +366,7 @@ async def resolve(
     ctx: ssl.SSLContext | None = None
     if result.endpoints.chat_url.startswith("https://") or ca_pem or client is not None:
         try:
-            ctx = await asyncio.to_thread(
-                build_ssl_context,
+            ctx = await shared_ssl_context(
                 ca_pem=ca_pem,
                 client=client,
                 insecure=bool(tls and tls.insecure_skip_verify),

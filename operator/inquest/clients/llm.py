@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import httpx2
@@ -32,6 +36,7 @@ class ProviderConnection:
     model: str  # the name sent to the server (``openai/`` stripped)
     api_key: str | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # Shared with every connection of equal TLS configuration (``SSL_CONTEXTS``): never modify it.
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     timeout_seconds: float = 60
     max_retries: int = 2
@@ -73,6 +78,79 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class SSLContextCache:
+    """Built SSL contexts by key, so that a provider's probes and Investigations share one.
+
+    Loading the system trust store costs ~30 ms of CPU; 200 Investigations starting at once paid it
+    200 times. An SSLContext is safe to share between connections (httpx does so within a client) and
+    nothing changes one after it is built. Bounded (least recently used out) and each entry is kept
+    ``ttl`` seconds, so a system store updated on disk is read again. Thread-safe (builds run in
+    threads); concurrent misses of one key wait for a single build. A build that raises caches nothing.
+    """
+
+    def __init__(self, *, maxsize: int = 32, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.maxsize = maxsize
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, ssl.SSLContext]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def peek(self, key: Hashable) -> ssl.SSLContext | None:
+        """The cached context, or None (missing or expired). Never builds: cheap enough for the event loop."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self.clock() - entry[0] >= self.ttl:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def get(self, key: Hashable, build: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        """The cached context, else ``build()``'s (cached). CPU-bound on a miss: call it in a thread."""
+        ctx = self.peek(key)
+        if ctx is not None:
+            return ctx
+        with self._lock:
+            key_lock = self._building.setdefault(key, threading.Lock())
+        try:
+            with key_lock:
+                ctx = self.peek(key)
+                if ctx is None:
+                    ctx = build()
+                    with self._lock:
+                        self._entries[key] = (self.clock(), ctx)
+                        self._entries.move_to_end(key)
+                        while len(self._entries) > self.maxsize:
+                            self._entries.popitem(last=False)
+        finally:
+            with self._lock:
+                if self._building.get(key) is key_lock:
+                    del self._building[key]
+        return ctx
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# The contexts of every provider connection (``inquest.clients.connection``) and httpx's default one.
+SSL_CONTEXTS = SSLContextCache()
+
+
+def _system_store_env() -> tuple[str | None, str | None]:
+    """The variables that move the system trust store (read by OpenSSL and by httpx)."""
+    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+
+
+def default_ssl_context() -> ssl.SSLContext:
+    """What httpx builds for ``verify=True`` (the system store; ``SSL_CERT_FILE``/``SSL_CERT_DIR``
+    honoured), built once and shared: the context of connections that configure no TLS."""
+    return SSL_CONTEXTS.get(("httpx-default", *_system_store_env()),
+                            lambda: httpx2.create_ssl_context(verify=True, trust_env=True))
+
+
 def url_rewriter(endpoints: Endpoints) -> Callable[[httpx2.Request], Awaitable[None]] | None:
     """An httpx request hook sending chat and model requests to the exact URLs the provider resolved to.
 
@@ -100,8 +178,8 @@ def url_rewriter(endpoints: Endpoints) -> Callable[[httpx2.Request], Awaitable[N
 
 def build_http_client(conn: ProviderConnection, *, timeout: float | None = None) -> httpx2.AsyncClient:
     """The httpx client under the openai client: TLS context (CA, client certificate, or no
-    verification) and the URL rewriting for custom chat paths."""
-    verify: ssl.SSLContext | bool = conn.ssl_context if conn.ssl_context is not None else True
+    verification; the shared default one otherwise) and the URL rewriting for custom chat paths."""
+    verify = conn.ssl_context if conn.ssl_context is not None else default_ssl_context()
     hook = url_rewriter(conn.endpoints)
     return openai.DefaultAsyncHttpxClient(
         verify=verify,
