@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -285,6 +286,22 @@ async def test_a_provider_error_that_echoes_the_key_is_redacted(kube, cluster, l
     assert key not in json.dumps(status) and key[-6:] not in json.dumps(status)
     events = await eventually(lambda: cluster_events(cluster, "echo"), timeout=5)
     assert events and key not in json.dumps(events)
+
+
+async def test_a_retried_error_that_echoes_the_key_stays_out_of_the_log(kube, cluster, llm_factory, start_operator,
+                                                                        caplog):
+    """A 5xx quoting the key is logged before the retry: the log line must not carry it."""
+    key = "inquest-echoed-" + "c4e8a1f07d2b9e35"
+    llm = await llm_factory(api_key=key)
+    kube.objects["v1/secrets", "default", "llm-key"] = obj("Secret", "llm-key", stringData={"api-key": key})
+    AgentScript(llm).add(fault(503, {"error": {"message": f"upstream refused key {key}"}}), text("done"))
+    caplog.set_level(logging.DEBUG)
+    await start_operator()
+    await cluster.provider(llm, apiKeySecretRef={"name": "llm-key", "key": "api-key"})
+    await cluster.investigation("echo-retry")
+    await cluster.wait_phase("echo-retry", "Succeeded")
+    assert "upstream refused key [redacted]" in caplog.text
+    assert key not in caplog.text
 
 
 async def test_deadline_fails_the_run_and_keeps_progress(cluster, llm, start_operator):

@@ -178,7 +178,11 @@ class OpenAIChatModel:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise classify(exc) from None
+            error = classify(exc)
+            # A provider may quote the key it refused (or a header value): never let it go further.
+            error.message = self.conn.redact(error.message)
+            error.args = (error.message,)
+            raise error from None
 
     async def close(self) -> None:
         try:
