@@ -9,7 +9,7 @@ Conditions (Tekton-style, one summary condition plus specific ones):
   ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``) or Running (``Running``); ``True``
   (``Succeeded``) or ``False`` with the failure reason (``StepLimitReached``, ``DeadlineExceeded``,
   ``TokenBudgetExceeded``, ``CostBudgetExceeded``, ``ModelAuthenticationFailed``, ``ModelNotFound``,
-  ``ModelUnavailable``, ``ModelRequestRejected``, ``ContextWindowExceeded``, ``NoAnswer``,
+  ``ModelUnavailable``, ``ModelRequestRejected``, ``ContextWindowExceeded``,
   ``ProviderNotReady``, ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``, ``RestartLimitExceeded``,
   ``SpecChanged``, ``InternalError``).
 - ``ServiceAccountReady``: whether the identity the tools run as exists (``ServiceAccountFound``,
@@ -78,7 +78,6 @@ R_MODEL_AUTH = "ModelAuthenticationFailed"
 R_MODEL_NOT_FOUND = "ModelNotFound"
 R_MODEL_UNAVAILABLE = "ModelUnavailable"
 R_MODEL_REJECTED = "ModelRequestRejected"
-R_NO_ANSWER = "NoAnswer"
 R_CONTEXT_WINDOW = "ContextWindowExceeded"  # written by inquest.agent.loop (its R_CONTEXT)
 R_RESTART_LIMIT = "RestartLimitExceeded"
 R_OPERATOR_RESTARTED = "OperatorRestarted"
