@@ -36,6 +36,7 @@ from inquest.agent import prompts
 from inquest.agent.budget import ContextBudget
 from inquest.agent.loop import Agent, AgentConfig, AgentOutcome
 from inquest.agent.model import ChatModel, OpenAIChatModel
+from inquest.agent.render import parse_time
 from inquest.agent.slots import ProviderSlots
 from inquest.agent.tools import ToolContext, shared_registry
 from inquest.api.investigation import PLURAL, Investigation
@@ -424,7 +425,7 @@ class Runner:
         if ttl is None:
             return
         status = status if status is not None else {}
-        finished = _parse_time(status.get("completionTime")) or datetime.now(UTC)
+        finished = parse_time(status.get("completionTime")) or datetime.now(UTC)
         delay = (finished - datetime.now(UTC)).total_seconds() + ttl
         if delay > 0:
             await asyncio.sleep(delay)
@@ -438,16 +439,6 @@ class Runner:
         except KubeError as exc:
             if not exc.not_found:
                 raise
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 async def supervise(kube: KubeClient, runtime: InvestigationRuntime, body: Mapping[str, Any], stopped: Stoppable,
