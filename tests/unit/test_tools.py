@@ -275,3 +275,161 @@ async def test_forbidden_reads_explain_rbac(scene):
                                                                 '"system:serviceaccount:default:x" cannot list')
     text, error = await call(scene, "list_resources", {"kind": "pods"})
     assert error and "403 Forbidden" in text and "RBAC" in text
+
+
+# --------------------------------------------------------------------------- nothing secret leaves
+
+CANARY = "canary-9f3b2c7e41d84a6f"
+
+
+@pytest.mark.parametrize("kind", ["secret", "secrets", "Secret", " SECRETS ", "v1/Secret", "Secret.v1.", "secrets.v1",
+                                  "core/v1/secrets", "Secret.v1.core", "/api/v1/secrets", "v1.Secret"])
+@pytest.mark.parametrize("tool", ["get_resource", "describe_resource", "list_resources", "find_resources"])
+async def test_no_spelling_of_secret_reads_a_secret(scene, tool, kind):
+    args = {"get_resource": {"kind": kind, "name": "db"}, "describe_resource": {"kind": kind, "name": "db"},
+            "list_resources": {"kind": kind}, "find_resources": {"name_fragment": "db", "kinds": ["pods", kind]}}[tool]
+    text, error = await call(scene, tool, args)
+    assert error and "Secrets are not readable" in text
+    assert scene.calls == [] and "hunter2" not in text
+
+
+@pytest.mark.parametrize("name", ["../secrets/db", "db/../../secrets", "..", ".", "a%2Fb", "x?watch=1", "a b"])
+async def test_names_cannot_step_out_of_their_path_segment(scene, name):
+    for tool, args in [("get_resource", {"kind": "pods", "name": name}),
+                       ("describe_resource", {"kind": "configmaps", "name": name}),
+                       ("pod_logs", {"pod": name}),
+                       ("list_resources", {"kind": "pods", "namespace": name})]:
+        text, error = await call(scene, tool, args, scope=["*"])
+        assert error and "not a valid Kubernetes" in text, (tool, text)
+    assert scene.calls == []
+
+
+async def test_events_about_a_secret_show_no_data(scene):
+    scene.objects.append(manifest("Event", "db.1", type="Warning", reason="FailedMount",
+                                  message='MountVolume.SetUp failed for volume "db" : secret "db" not found',
+                                  involvedObject={"kind": "Secret", "name": "db", "namespace": "default"}))
+    text, error = await call(scene, "list_events", {"involved_kind": "Secret", "involved_name": "db"})
+    assert error is None and 'secret "db" not found' in text and "hunter2" not in text
+    assert not any("/secrets" in path for path, _, _ in scene.calls)
+
+
+def planted_scene() -> FakeKube:
+    objects, logs = crashloop_scene()
+    pod = objects[0]
+    pod["metadata"]["annotations"] = {"example.com/token": CANARY, "team": "shop"}
+    pod["spec"]["containers"][0]["env"] += [{"name": "DB_PASSWORD_PLAIN", "value": CANARY},
+                                            {"name": "API_KEY", "value": CANARY}]
+    pod["spec"]["containers"][0]["args"] = ["--password", CANARY]
+    objects.append(manifest("Secret", "db", data={"password": "Y2FuYXJ5"}, stringData={"password": CANARY}))
+    objects.append(manifest("ConfigMap", "settings", data={
+        "password": CANARY, "app.properties": f"db.url=postgres://app:{CANARY}@db:5432/app\ndb.password={CANARY}\n",
+        "deploy.yaml": f"env:\n- name: DB_PASSWORD\n  value: {CANARY}\n", "FEATURE": "on"}))
+    logs["default/checkout-7d9f-abcde/app"] = f"GET /api Authorization: Bearer {CANARY}\nstarting\n"
+    return FakeKube(objects, logs)
+
+
+@pytest.mark.parametrize("tool,args", [
+    ("get_resource", {"kind": "pods", "name": "checkout-7d9f-abcde"}),
+    ("describe_resource", {"kind": "pods", "name": "checkout-7d9f-abcde"}),
+    ("get_resource", {"kind": "configmaps", "name": "settings"}),
+    ("describe_resource", {"kind": "configmaps", "name": "settings"}),
+    ("list_resources", {"kind": "configmaps"}),
+    ("find_resources", {"name_fragment": "e"}),
+    ("pod_logs", {"pod": "checkout-7d9f-abcde"}),
+])
+async def test_planted_credentials_never_come_out_of_a_tool_and_the_redactor(tool, args):
+    """The tool's own text may still hold a credential that only the text rules catch (the loop
+    applies them to every output); objects are redacted by structure before rendering."""
+    from inquest.agent.redact import redact_tool_output
+
+    kube = planted_scene()
+    text, error = await call(kube, tool, args)
+    assert error is None
+    assert CANARY not in redact_tool_output(text)
+    assert not any("/secrets" in path for path, _, _ in kube.calls)
+
+
+async def test_secret_key_refs_are_references_and_plain_secret_env_values_are_hidden():
+    kube = planted_scene()
+    yaml_text, _ = await call(kube, "get_resource", {"kind": "pods", "name": "checkout-7d9f-abcde"})
+    described, _ = await call(kube, "describe_resource", {"kind": "pods", "name": "checkout-7d9f-abcde"})
+    # the YAML keeps the env var's reference, never a value
+    assert "secretKeyRef:\n" in yaml_text and "name: db\n" in yaml_text and "key: password\n" in yaml_text
+    assert CANARY not in yaml_text and CANARY not in described  # structural: no text rule needed
+    assert "DB_PASSWORD from secret db/password" in described
+    assert "DB_PASSWORD_PLAIN=[REDACTED:" in described and "API_KEY=[REDACTED:" in described
+    assert "example.com/token: '[REDACTED:secret-field]'" in yaml_text
+    cm, _ = await call(kube, "get_resource", {"kind": "configmaps", "name": "settings"})
+    assert "password: '[REDACTED:secret-field]'" in cm and "FEATURE: 'on'" in cm
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+async def test_a_huge_log_is_read_from_its_end_and_bounded():
+    from inquest.agent.tools import LOG_LIMIT_BYTES, MAX_LOG_CHARS, MAX_LOG_LINE
+
+    objects, logs = crashloop_scene()
+    line = "2026-01-01T00:00:00Z INFO request served in 12ms by worker 7 of the checkout service\n"
+    logs["default/checkout-7d9f-abcde/app"] = line * 120_000 + "x " * 100_000 + f"password={CANARY}\nlast line\n"
+    kube = FakeKube(objects, logs)
+    text, error = await call(kube, "pod_logs", {"pod": "checkout-7d9f-abcde", "tail_lines": 5000})
+    assert error is None and kube.calls[-1][1]["limitBytes"] == LOG_LIMIT_BYTES
+    assert len(text) <= MAX_LOG_CHARS + 500
+    assert "earlier lines cut" in text and text.endswith("last line")
+    assert "x x x x" in text and "chars cut ...]" in text and "password=[REDACTED:key-value]" in text
+    assert CANARY not in text  # the long line was redacted before it was cut
+    assert max(len(line) for line in text.splitlines()) <= MAX_LOG_LINE
+
+
+async def test_grep_is_literal_and_cannot_stall_the_operator(scene):
+    scene.logs["default/checkout-7d9f-abcde/app"] = (
+        "a" * 30_000 + "\nERROR db timeout after 30s\nWARN slow\nfatal: panic in handler\n")
+    text, _ = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "grep": "(a+)+$|fatal"})
+    assert text.splitlines()[1:] == ["fatal: panic in handler"]
+    text, _ = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "grep": "error.*timeout|WARN"})
+    assert text.splitlines()[1:] == ["ERROR db timeout after 30s", "WARN slow"]
+    text, _ = await call(scene, "pod_logs", {"pod": "checkout-7d9f-abcde", "grep": r"timeout after 30s\."})
+    assert "no log lines matching" in text
+
+
+async def test_thousands_of_pods_and_deep_objects_render_bounded():
+    from inquest.agent.render import MAX_DEPTH
+
+    pods = [manifest("Pod", f"worker-{i:05d}", spec={"containers": [{"name": "c", "image": "w:1"}]},
+                     status={"phase": "Running"}) for i in range(5000)]
+    deep: dict = {}
+    node = deep
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    node["password"] = CANARY
+    pods.append(manifest("ConfigMap", "deep", data={"x": "y"}, spec=deep,
+                         metadata={"annotations": {"nested": json.dumps(deep)}}))
+    kube = FakeKube(pods)
+    text, error = await call(kube, "list_resources", {"kind": "pods", "limit": 500})
+    assert error is None and len(text.splitlines()) == 502 and "(4500 more not shown" in text
+    text, error = await call(kube, "get_resource", {"kind": "configmaps", "name": "deep"})
+    assert error is None and f"nested deeper than {MAX_DEPTH} levels cut" in text and len(text) < 20_000
+    from inquest.agent.redact import redact_tool_output
+    assert CANARY not in redact_tool_output(text)
+    text, error = await call(kube, "describe_resource", {"kind": "configmaps", "name": "deep"})
+    assert error is None and "nested deeper than" in text
+
+
+def test_reading_the_tail_of_a_50_mb_log_costs_only_the_tail():
+    import tracemalloc
+
+    from inquest.agent.tools import MAX_LOG_CHARS, LineFilter, _log_tail
+
+    line = "2026-01-01T00:00:00Z INFO served GET /api/orders in 12ms\n"
+    log = line * (50 * 2**20 // len(line)) + "x" * 5_000_000 + "\n"  # and a 5 MB last line
+    tracemalloc.start()
+    try:
+        lines, dropped = _log_tail(log, 5000, None)
+        grepped, _ = _log_tail(log, 200, LineFilter("error|panic"), scan=2000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(len(x) + 1 for x in lines) <= MAX_LOG_CHARS and dropped > 0 and grepped == []
+    assert peak < 12 * 2**20, peak  # the 5 MB line twice (slice, lowered for grep), not the 50 MB log

@@ -9,10 +9,15 @@ material first, so the window never overflows (the server is never the one to re
 3. then the latest tool outputs are cut further (head and tail kept, with a marker).
 
 The system prompt, the question and the latest step are never dropped.
+
+Tool results are framed as data (:func:`frame`): ``<tool_output>`` ... ``</tool_output>``, with any
+such tag inside the output defused, so text from the cluster cannot pass for the operator's own
+words; the system prompt tells the model that framed text is never instructions.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +27,15 @@ from inquest.domain.text import cut_end, cut_middle, one_line
 
 DIGEST_CHARS = 120
 MIN_TOOL_OUTPUT = 200
+TOOL_OPEN = "<tool_output>"
+TOOL_CLOSE = "</tool_output>"
+_TAG = re.compile(r"(?i)<(/?)tool_output")
+
+
+def frame(text: str) -> str:
+    """A tool result marked as untrusted data; a tag inside it cannot end the frame early."""
+    defused = _TAG.sub(r"<\1tool-output", text)
+    return f"{TOOL_OPEN}\n{defused}\n{TOOL_CLOSE}"
 
 
 class ContextOverflow(Exception):
@@ -55,6 +69,10 @@ class Conversation:
         self.messages.append(message)
         self._tokens.append(estimate_message(message))
 
+    def add_tool_result(self, call_id: str, name: str, text: str) -> None:
+        """A tool's (redacted, budgeted) output, framed as data; ``_raw`` keeps it unframed for cuts."""
+        self.add({"role": "tool", "tool_call_id": call_id, "content": frame(text), "_tool": name, "_raw": text})
+
     def tokens(self) -> int:
         return REQUEST_OVERHEAD + sum(self._tokens)
 
@@ -86,7 +104,8 @@ class Conversation:
                 message = self.messages[i]
                 if message["role"] != "tool" or message.get("_digested"):
                     continue
-                self._set(i, {**message, "content": _digest(message), "_digested": True})
+                digest = _digest(message)
+                self._set(i, {**message, "content": frame(digest), "_raw": digest, "_digested": True})
                 changes += 1
                 if self.tokens() <= limit:
                     self.compactions += changes
@@ -105,15 +124,16 @@ class Conversation:
         # 3. cut the latest step's tool outputs further
         while self.tokens() > limit:
             tool_indices = [i for i in range(self.head, len(self.messages)) if self.messages[i]["role"] == "tool"]
-            longest = max(tool_indices, key=lambda i: len(str(self.messages[i].get("content") or "")), default=None)
+            longest = max(tool_indices, key=lambda i: len(_raw(self.messages[i])), default=None)
             if longest is None:
                 break
-            content = str(self.messages[longest].get("content") or "")
+            content = _raw(self.messages[longest])
             if len(content) <= MIN_TOOL_OUTPUT:
                 break
             excess_chars = int((self.tokens() - limit) * 4.5) + 64
             target = max(MIN_TOOL_OUTPUT, min(len(content) // 2, len(content) - excess_chars))
-            self._set(longest, {**self.messages[longest], "content": cut_middle(content, target)})
+            cut = cut_middle(content, target)
+            self._set(longest, {**self.messages[longest], "content": frame(cut), "_raw": cut})
             changes += 1
         self.compactions += changes
         if self.tokens() > limit:
@@ -134,8 +154,13 @@ class Conversation:
         return [{k: v for k, v in m.items() if not k.startswith("_")} for m in self.messages]
 
 
+def _raw(message: Mapping[str, Any]) -> str:
+    """A tool message's text without its frame."""
+    return str(message.get("_raw", message.get("content")) or "")
+
+
 def _digest(message: Mapping[str, Any]) -> str:
-    content = str(message.get("content") or "")
+    content = _raw(message)
     name = message.get("_tool") or "the tool"
     first = cut_end(one_line(content), DIGEST_CHARS)
     return f"[output of {name} dropped to fit the context window ({len(content)} chars); call it again if needed. " \

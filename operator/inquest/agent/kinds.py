@@ -5,6 +5,7 @@ Secrets are deliberately absent: no tool reads them, whatever the identity's RBA
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -73,6 +74,8 @@ SEARCH_KINDS: tuple[str, ...] = ("pods", "deployments", "statefulsets", "daemons
 def resolve_kind(text: str) -> Kind:
     """A kind from a plural, singular, Kind or short name ("Pod", "pods", "po", "deployments.apps")."""
     key = (text or "").strip().lower()
+    if SECRET_NAMES & set(re.split(r"[\s/.,:]+", key)):  # "v1/Secret", "Secret.v1.", "core/v1/secrets"
+        raise ToolError(SECRETS_REFUSED)
     if "." in key:
         key = key.split(".", 1)[0]
     if key.endswith("/v1"):

@@ -23,13 +23,22 @@ from inquest.agent.model import ChatModel, DeadlineReached, ModelError, ModelRep
 from inquest.agent.redact import redact_tool_output
 from inquest.agent.tokens import estimate_text, estimate_tools
 from inquest.agent.tools import SUBMIT_FINDINGS, ToolContext, ToolOutcome, ToolRegistry
+from inquest.api.investigation import MAX_ANSWER, MAX_DETAIL, MAX_EVIDENCE, MAX_MESSAGE, MAX_TOOL_ARGUMENTS
 from inquest.api.modelprovider import Pricing
 from inquest.domain import investigation as inv
+from inquest.domain.redaction import redact_cut
 from inquest.domain.text import cut_end, cut_middle
 
 logger = logging.getLogger("inquest.agent")
 
 R_CONTEXT = "ContextWindowExceeded"
+# Tool outputs longer than this are redacted in a worker thread (the event loop keeps serving).
+REDACT_IN_THREAD = 64_000
+# A model's own text kept in the history beside its tool calls, and a plain-text answer parsed.
+MAX_ASSISTANT_CHARS = 4_000
+MAX_REPLY_CHARS = 64_000
+MAX_REPLAYED_ARGUMENTS = 4_000
+MAX_TOOL_NAME = 64  # OpenAI's own limit for function names
 ProgressFn = Callable[[inv.RunRecord], Awaitable[None]]
 
 
@@ -63,11 +72,14 @@ def _model_failure(exc: ModelError) -> tuple[str, str]:
     reason = _MODEL_REASONS.get(exc.kind, inv.R_MODEL_UNAVAILABLE)
     what = {"auth": "the provider refused the credentials", "not_found": "the provider does not know the model "
             "or endpoint", "rejected": "the provider rejected the request"}.get(exc.kind, "the model is unavailable")
-    return reason, f"{what}: {exc.describe()}"
+    return reason, redact_cut(f"{what}: {exc.describe()}", MAX_MESSAGE)
 
 
 def _valid_json_or_empty(arguments: str) -> str:
-    """Arguments as replayed in the history: some servers re-parse them in their chat templates."""
+    """Arguments as replayed in the history: some servers re-parse them in their chat templates, and
+    a megabyte of them (a model gone wrong) would crowd out the context: both are replayed as {}."""
+    if len(arguments or "") > MAX_REPLAYED_ARGUMENTS:
+        return "{}"
     try:
         json.loads(arguments or "{}")
         return arguments or "{}"
@@ -170,7 +182,8 @@ class Agent:
                 if over:
                     return self._outcome(False, *over)
                 continue
-            text = (reply.content or "").strip()
+            # redacted before it is parsed: the summary derived from it must not carry a credential
+            text = redact_cut((reply.content or "").strip(), MAX_REPLY_CHARS)
             self.overheads.append(max(0.0, loop.time() - step_started - model_time))
             if text:
                 self.record.accept_text(text)
@@ -204,12 +217,13 @@ class Agent:
         calls = reply.tool_calls
         seen: set[str] = set()
         for i, call in enumerate(calls):
-            if not call.id or call.id in seen:
+            if not call.id or call.id in seen or len(call.id) > MAX_TOOL_NAME:
                 call.id = f"call_{self.record.steps}_{i}"
             seen.add(call.id)
-        conv.add({"role": "assistant", "content": reply.content or "",
+        conv.add({"role": "assistant", "content": cut_middle(reply.content or "", MAX_ASSISTANT_CHARS),
                   "tool_calls": [{"id": c.id, "type": "function",
-                                  "function": {"name": c.name, "arguments": _valid_json_or_empty(c.arguments)}}
+                                  "function": {"name": c.name[:MAX_TOOL_NAME],
+                                               "arguments": _valid_json_or_empty(c.arguments)}}
                                  for c in calls]})
         reading = [c for c in calls if c.name != SUBMIT_FINDINGS]
         per_call_chars = self.config.budget.tool_output_chars(base_tokens, max(1, len(reading)))
@@ -218,11 +232,15 @@ class Agent:
         for call, outcome in zip(calls, outcomes, strict=True):
             if call.name == SUBMIT_FINDINGS and outcome.error is None:
                 submitted = True
-            text = redact_tool_output(outcome.text)
-            text = cut_middle(text, per_call_chars)
-            conv.add({"role": "tool", "tool_call_id": call.id, "content": text, "_tool": call.name})
-            self.record.tool_calls.append(inv.ToolCallLog(call.name, call.arguments, outcome.duration_ms,
-                                                          len(outcome.text), outcome.error))
+            # redaction first: a cut must never expose what a rule needed the rest of the text to see
+            if len(outcome.text) > REDACT_IN_THREAD:
+                text = await asyncio.to_thread(redact_tool_output, outcome.text)
+            else:
+                text = redact_tool_output(outcome.text)
+            conv.add_tool_result(call.id, call.name, cut_middle(text, per_call_chars))
+            self.record.tool_calls.append(inv.ToolCallLog(
+                redact_cut(call.name, 100), redact_cut(call.arguments, 2 * MAX_TOOL_ARGUMENTS), outcome.duration_ms,
+                len(outcome.text), redact_cut(outcome.error, MAX_MESSAGE) if outcome.error else None))
         return submitted
 
     async def _call(self, name: str, arguments: str) -> ToolOutcome:
@@ -233,8 +251,28 @@ class Agent:
         except inv.InvalidSubmission as exc:
             message = f"submit_findings was not accepted: {exc}. Fix the arguments and call it again."
             return ToolOutcome(f"error: {message}", error=message)
-        self.record.accept(submission)
+        self.record.accept(_scrub(submission))
         return ToolOutcome(f"accepted: {len(submission.findings)} finding(s).")
+
+
+def _scrub(submission: inv.Submission) -> inv.Submission:
+    """The answer as it will reach the status and events: credentials redacted (the model only saw
+    redacted output, but it may be talked into composing one), before a summary is derived from it.
+    Bounds here only cap the cost of redaction; the status applies its own, tighter ones."""
+    return submission.model_copy(update={
+        "summary": redact_cut(submission.summary, 1000),
+        "answer": redact_cut(submission.answer, MAX_ANSWER),
+        "findings": [f.model_copy(update={
+            "title": redact_cut(f.title, 1000),
+            "detail": redact_cut(f.detail, 4 * MAX_DETAIL),
+            "remediation": redact_cut(f.remediation, 4 * MAX_DETAIL) if f.remediation else f.remediation,
+            "evidence": [redact_cut(e, 4 * MAX_EVIDENCE) for e in f.evidence],
+            "resource": f.resource.model_copy(update={
+                "kind": redact_cut(f.resource.kind, 100), "name": redact_cut(f.resource.name, 300),
+                "namespace": redact_cut(f.resource.namespace, 100) if f.resource.namespace else None,
+            }) if f.resource is not None else None,
+        }) for f in submission.findings],
+    })
 
 
 def _success_message(record: inv.RunRecord) -> str:

@@ -6,7 +6,6 @@ adds only for humans; YAML drops managedFields, the last-applied annotation and 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import yaml
 
 from inquest.agent.kinds import Kind
+from inquest.domain.redaction import FIELD_MARKER, is_secret_name, redact, redact_cut
 
 NOISY_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
@@ -21,6 +21,11 @@ NOISY_ANNOTATIONS = (
 )
 NOISY_METADATA = ("managedFields", "resourceVersion", "selfLink", "generateName")
 MAX_CELL = 80
+# Bounds of a rendered object: a hostile or broken object (200 levels deep, a 50 MB value, a
+# list of 100,000 addresses) renders as a bounded text, every cut marked.
+MAX_DEPTH = 24
+MAX_VALUE_CHARS = 16_000
+MAX_LIST_ITEMS = 200
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -60,6 +65,9 @@ def name_of(obj: Mapping[str, Any]) -> str:
 
 def _cell(value: Any) -> str:
     text = " ".join(str(value if value not in (None, "") else "-").split())
+    if len(text) <= MAX_CELL:
+        return text
+    text = redact(text)  # before the cut: "token=ab…" would no longer look like a credential
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
@@ -75,13 +83,47 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (config files in a ConfigMap) as ``|`` blocks: readable, and each line
+    stays a line for the redaction rules instead of one escaped string."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def to_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=160, allow_unicode=True)
+    # No folding of long lines (width): a fold between "password:" and its value would hide the
+    # pair from the redaction rules; the output is cut to its budget later anyway.
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=2**31,
+                     allow_unicode=True)
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """A copy of parsed JSON within :data:`MAX_DEPTH`, :data:`MAX_VALUE_CHARS` and :data:`MAX_LIST_ITEMS`."""
+    if isinstance(value, Mapping):
+        if depth >= MAX_DEPTH:
+            return f"[... nested deeper than {MAX_DEPTH} levels cut ...]"
+        return {k: bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            return f"[... nested deeper than {MAX_DEPTH} levels cut ...]"
+        items = [bounded(v, depth + 1) for v in value[:MAX_LIST_ITEMS]]
+        if len(value) > MAX_LIST_ITEMS:
+            items.append(f"[... {len(value) - MAX_LIST_ITEMS} more items cut ...]")
+        return items
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        return redact_cut(value, MAX_VALUE_CHARS)
+    return value
 
 
 def clean(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy without managedFields, last-applied annotations and bookkeeping fields."""
-    out = copy.deepcopy(dict(obj))
+    """A bounded copy without managedFields, last-applied annotations and bookkeeping fields."""
+    out: dict[str, Any] = bounded(dict(obj))
     md = out.get("metadata")
     if isinstance(md, dict):
         for key in NOISY_METADATA:
@@ -362,7 +404,8 @@ def _env_line(env: Mapping[str, Any]) -> str:
     name = env.get("name")
     source = env.get("valueFrom")
     if not source:
-        return f"{name}={env.get('value', '')}"
+        value = env.get("value", "")
+        return f"{name}={FIELD_MARKER if value and is_secret_name(str(name)) else value}"
     if "secretKeyRef" in source:  # a reference only: the value never leaves the cluster
         ref = source["secretKeyRef"] or {}
         return f"{name} from secret {ref.get('name')}/{ref.get('key')}" + (

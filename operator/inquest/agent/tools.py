@@ -29,10 +29,19 @@ from inquest.agent.kinds import KIND_NAMES, SEARCH_KINDS, Kind, ToolError, kind_
 from inquest.agent.selectors import field_predicate, label_predicate
 from inquest.clients.kube import KubeClient, KubeError
 from inquest.domain.investigation import describe_validation_error
+from inquest.domain.redaction import redact_cut, redact_object
+from inquest.domain.text import cut_end
 
 SUBMIT_FINDINGS = "submit_findings"
 SERVER_LIST_LIMIT = 500
 DEFAULT_TOOL_TIMEOUT = 30.0
+# Logs: what the server may send (a real kubelet honours limitBytes), the longest line kept whole
+# and the most characters pod_logs returns (the loop cuts further, to the step's token budget).
+LOG_LIMIT_BYTES = 4 * 1024 * 1024
+MAX_LOG_LINE = 4_000
+MAX_LOG_CHARS = 256_000
+# A name or namespace is one path segment: nothing that could step out of it.
+_UNSAFE_NAME = re.compile(r"[/\\%?#\s\x00-\x1f]")
 
 
 # --------------------------------------------------------------------------- context
@@ -63,6 +72,7 @@ class ToolContext:
 
     def check_namespace(self, namespace: str | None) -> str:
         ns = (namespace or "").strip() or self.default_namespace
+        check_name(ns, "namespace")
         if self.everywhere or ns in self.allowed:
             return ns
         raise ToolError(f"namespace {ns!r} is outside this investigation's scope (allowed: "
@@ -78,7 +88,9 @@ class ToolContext:
         return list(self.allowed)
 
     async def get(self, path: str, query: Mapping[str, Any] | None = None) -> Any:
-        return await self.kube.get_json(path, query, impersonate=self.impersonate, timeout=self.timeout)
+        """JSON from the API, with credential values already hidden (before anything renders it)."""
+        data = await self.kube.get_json(path, query, impersonate=self.impersonate, timeout=self.timeout)
+        return redact_object(data)
 
     async def get_text(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         return await self.kube.get_text(path, query, impersonate=self.impersonate, timeout=self.timeout)
@@ -86,10 +98,17 @@ class ToolContext:
     async def list(self, kind: Kind, namespace: str | None, query: Mapping[str, Any] | None = None
                    ) -> list[dict[str, Any]]:
         data = await self.get(kind.collection_path(namespace), {"limit": SERVER_LIST_LIMIT, **(query or {})})
-        items = list((data or {}).get("items") or [])
+        items = [i for i in ((data.get("items") if isinstance(data, dict) else None) or []) if isinstance(i, dict)]
         for item in items:  # list items carry no kind; renderers and the model like to know
             item.setdefault("kind", kind.kind)
         return items
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """A resource name or namespace as one URL path segment; raises :class:`ToolError` otherwise."""
+    if name in (".", "..") or _UNSAFE_NAME.search(name):
+        raise ToolError(f"{what} {name[:80]!r} is not a valid Kubernetes {what}")
+    return name
 
 
 def kube_error_text(exc: KubeError, what: str) -> str:
@@ -186,7 +205,7 @@ class ToolRegistry:
         """The tool and its validated arguments; raises :class:`ToolError` with a message for the model."""
         tool = self.tools.get(name)
         if tool is None:
-            raise ToolError(f"unknown tool {name!r}; available tools: {', '.join(self.tools)}")
+            raise ToolError(f"unknown tool {cut_end(str(name), 80)!r}; available tools: {', '.join(self.tools)}")
         text = (arguments or "").strip()
         try:
             raw = json.loads(text) if text else {}
@@ -258,6 +277,7 @@ def _not_found(kind: Kind, name: str, namespace: str | None) -> ToolError:
 
 
 async def _get_object(ctx: ToolContext, kind: Kind, name: str, namespace: str | None) -> dict[str, Any]:
+    check_name(name)
     try:
         obj = await ctx.get(kind.object_path(name, namespace))
     except KubeError as exc:
@@ -391,7 +411,8 @@ async def pod_logs(
     previous: Annotated[bool, Field(description="the crashed previous instance")] = False,
     tail_lines: Annotated[int, Field(ge=1, le=5000)] = 200,
     since_seconds: Annotated[int | None, Field(ge=1)] = None,
-    grep: Annotated[str | None, Field(description="regex, case-insensitive")] = None,
+    grep: Annotated[str | None, Field(description="text, case-insensitive; a|b either, a.*b both in order",
+                                      max_length=500)] = None,
 ) -> str:
     """Logs of a pod's container."""
     kind = resolve_kind("pods")
@@ -407,14 +428,10 @@ async def pod_logs(
             note = f" (containers: {', '.join(names)})"
     elif container not in names + init_names:
         raise ToolError(f"pod {ns}/{pod} has no container {container!r}; containers: {', '.join(names + init_names)}")
-    pattern: re.Pattern[str] | None = None
-    if grep:
-        try:
-            pattern = re.compile(grep, re.I)
-        except re.error:
-            pattern = re.compile(re.escape(grep), re.I)
+    pattern = LineFilter(grep) if grep else None
     query = {"container": container, "previous": previous or None,
-             "tailLines": max(tail_lines, 2000) if pattern else tail_lines, "sinceSeconds": since_seconds}
+             "tailLines": max(tail_lines, 2000) if pattern else tail_lines, "sinceSeconds": since_seconds,
+             "limitBytes": LOG_LIMIT_BYTES}
     what = f"logs of pod {ns}/{pod} container {container}{' (previous instance)' if previous else ''}"
     try:
         text = await ctx.get_text(kind.object_path(pod, ns) + "/log", query)
@@ -422,14 +439,74 @@ async def pod_logs(
         hint = (" The previous instance's logs exist only after a restart." if previous else "")
         hint += " describe_resource shows container states, exit codes and events without the kubelet."
         raise ToolError(kube_error_text(exc, f"could not read {what}") + hint) from None
-    lines = text.splitlines()
-    if pattern is not None:
-        lines = [line for line in lines if pattern.search(line)][-tail_lines:]
-    lines = lines[-tail_lines:]
+    lines, dropped = _log_tail(text, tail_lines, pattern, scan=int(query["tailLines"] or tail_lines))
+    del text
     if not lines:
         return f"{what}{note}: no log lines" + (f" matching {grep!r}" if grep else "") + "."
     header = f"{what}{note}, last {len(lines)} lines" + (f" matching {grep!r}" if grep else "") + ":"
+    if dropped:
+        header += f"\n[... {dropped} earlier lines cut to {MAX_LOG_CHARS} chars ...]"
     return header + "\n" + "\n".join(lines)
+
+
+class LineFilter:
+    """``grep`` without a regex engine: the model (which a log line may have talked into anything)
+    must not be able to stall the operator with a catastrophic pattern. ``a|b`` matches either
+    alternative, ``a.*b`` both parts in order, everything else literally; case-insensitive; linear.
+    """
+
+    def __init__(self, expression: str) -> None:
+        unescaped = re.sub(r"\\(.)", r"\1", expression.lower())
+        self.alternatives = [[p for p in alt.split(".*") if p] for alt in unescaped.split("|")]
+        self.alternatives = [alt for alt in self.alternatives if alt] or [[unescaped]]
+
+    def search(self, line: str) -> bool:
+        lowered = line.lower()
+        for parts in self.alternatives:
+            pos = 0
+            for part in parts:
+                pos = lowered.find(part, pos)
+                if pos < 0:
+                    break
+                pos += len(part)
+            else:
+                return True
+        return False
+
+
+def _log_tail(text: str, count: int, pattern: LineFilter | None, scan: int | None = None) -> tuple[list[str], int]:
+    """The last ``count`` lines (matching ``pattern``, among the last ``scan`` lines: what the
+    server was asked for, should it send more) within ``MAX_LOG_CHARS``, each line within
+    ``MAX_LOG_LINE``; and how many lines the character bound dropped.
+
+    Walks back from the end, so a log of any size costs only what is scanned; a long line is
+    redacted before it is cut.
+    """
+    kept: list[str] = []
+    size = 0
+    dropped = 0
+    scanned = 0
+    end = len(text)
+    while end > 0 and text[end - 1] in "\r\n":
+        end -= 1
+    while end > 0 and len(kept) < count and (scan is None or scanned < scan):
+        scanned += 1
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end].rstrip("\r")
+        end = start - 1
+        if pattern is not None and not pattern.search(line):
+            continue
+        if len(line) > MAX_LOG_LINE:
+            line = redact_cut(line, MAX_LOG_LINE)
+        if size + len(line) + 1 > MAX_LOG_CHARS:
+            dropped = 1
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if dropped:  # count the rest only while it is cheap: lines, not their content
+        dropped = min(count - len(kept), text.count("\n", 0, max(0, end)) + 1)
+    kept.reverse()
+    return kept, dropped
 
 
 async def list_namespaces(ctx: ToolContext) -> str:
