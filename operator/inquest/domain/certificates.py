@@ -14,11 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 
 from inquest.domain import reasons
 
 EXPIRY_WARNING = timedelta(days=14)
+# What reading a lazily parsed certificate's corrupt field raises (CertificateProblem is a ValueError
+# too: it is re-raised before these are caught).
+_UNREADABLE = (ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
 _PEM_MARK = b"-----BEGIN"
 
 
@@ -169,8 +173,14 @@ def check_ca_bundle(
 def load_ca_bundle(data: str | bytes, *, source: str, now: datetime | None = None) -> tuple[str, list[CertificateInfo]]:
     """(PEM text for ``SSLContext.load_verify_locations(cadata=...)``, info per certificate)."""
     certs = parse_bundle(data, source=source)
-    infos = check_ca_bundle(certs, source=source, now=now)
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode("ascii")
+    try:  # certificates are parsed lazily: a corrupt field raises only when it is read
+        infos = check_ca_bundle(certs, source=source, now=now)
+        pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode("ascii")
+    except CertificateProblem:
+        raise
+    except _UNREADABLE:
+        raise CertificateProblem(reasons.INVALID_CERTIFICATE,
+                                 f"{source} holds a certificate with unreadable fields") from None
     return pem, infos
 
 
@@ -200,12 +210,23 @@ def load_client_certificate(
         ) from None
     try:
         key = serialization.load_pem_private_key(key_pem.strip(), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # Never include the parser's text: it is about secret material.
         raise CertificateProblem(
             reasons.INVALID_CLIENT_CERTIFICATE,
             f"{source} key tls.key is not an unencrypted PEM private key",
         ) from None
+    try:  # certificates are parsed lazily: a corrupt field raises only when it is read
+        return _check_client_certificate(certs, key, source=source, now=now)
+    except CertificateProblem:
+        raise
+    except _UNREADABLE:
+        raise CertificateProblem(reasons.INVALID_CLIENT_CERTIFICATE,
+                                 f"{source} key tls.crt holds a certificate with unreadable fields") from None
+
+
+def _check_client_certificate(certs: Sequence[x509.Certificate], key: Any, *, source: str,
+                              now: datetime) -> ClientCertificate:
     leaf = certs[0]
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     if leaf.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):

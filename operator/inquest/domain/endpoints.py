@@ -23,7 +23,10 @@ class Endpoints:
 def resolve(url: str) -> Endpoints:
     """Accept ``https://host/v1`` or ``https://host/v1/chat/completions`` (or a gateway's chat path)."""
     raw = (url or "").strip()
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # "http://[::1" (an unclosed IPv6 bracket), "http://[abc]/"
+        raise InvalidURL(f"baseURL {raw!r} cannot be parsed: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise InvalidURL(f"baseURL {raw!r} must start with http:// or https://")
     if not parts.hostname:

@@ -55,15 +55,28 @@ class ProbeReport:
 # --------------------------------------------------------------------------- spec
 
 
+def _as_dict(raw: Any) -> dict[str, Any] | None:
+    """A spec as a plain dict; None when it is not an object (a server without schema validation lets
+    a list or a string through, and Kopf's view of such a spec fails when it is read)."""
+    if raw is None:
+        return {}
+    try:
+        return dict(raw) if isinstance(raw, Mapping) else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def parse_spec(raw: Mapping[str, Any] | None) -> tuple[ModelProviderSpec | None, list[Problem]]:
     """The typed spec, or the problems that make it unusable (a server without schema validation, or
     an old object). Messages never repeat input values."""
-    raw = dict(raw or {})
+    data = _as_dict(raw)
+    if data is None:
+        return None, [Problem(reasons.READY, reasons.INVALID_SPEC, "the spec is invalid: spec: must be an object")]
     try:
-        return ModelProviderSpec.model_validate(raw), []
+        return ModelProviderSpec.model_validate(data), []
     except ValidationError as exc:
         problems: list[Problem] = []
-        tls = raw.get("tls") if isinstance(raw.get("tls"), Mapping) else {}
+        tls = data.get("tls") if isinstance(data.get("tls"), Mapping) else {}
         given = [k for k in CA_SOURCE_KEYS if tls and tls.get(k) is not None]
         if len(given) > 1:
             problems.append(Problem(
@@ -82,7 +95,7 @@ def parse_spec(raw: Mapping[str, Any] | None) -> tuple[ModelProviderSpec | None,
 
 def reference_keys(namespace: str, raw_spec: Mapping[str, Any] | None) -> list[tuple[str, str, str]]:
     """(kind, namespace, name) of every Secret/ConfigMap a (possibly invalid) spec references."""
-    spec = raw_spec or {}
+    spec = _as_dict(raw_spec) or {}
     keys: list[tuple[str, str, str]] = []
 
     def add(kind: str, ref: Any) -> None:
@@ -90,9 +103,11 @@ def reference_keys(namespace: str, raw_spec: Mapping[str, Any] | None) -> list[t
             keys.append((kind, namespace, ref["name"]))
 
     add("Secret", spec.get("apiKeySecretRef"))
-    for header in spec.get("headers") or []:
-        if isinstance(header, Mapping):
-            add("Secret", (header.get("valueFrom") or {}).get("secretKeyRef"))
+    headers = spec.get("headers")
+    for header in headers if isinstance(headers, list) else []:
+        value_from = header.get("valueFrom") if isinstance(header, Mapping) else None
+        if isinstance(value_from, Mapping):
+            add("Secret", value_from.get("secretKeyRef"))
     tls = spec.get("tls") if isinstance(spec.get("tls"), Mapping) else {}
     if tls:
         add("Secret", tls.get("caSecretRef"))
@@ -103,7 +118,7 @@ def reference_keys(namespace: str, raw_spec: Mapping[str, Any] | None) -> list[t
 
 def endpoint_of(raw_spec: Mapping[str, Any] | None) -> str | None:
     try:
-        return endpoints.resolve(str((raw_spec or {}).get("baseURL") or "")).chat_url
+        return endpoints.resolve(str((_as_dict(raw_spec) or {}).get("baseURL") or "")).chat_url
     except endpoints.InvalidURL:
         return None
 
