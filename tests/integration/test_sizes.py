@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from inquest.agent.budget import MAX_TOOL_TOKENS
-from inquest.api.investigation import MAX_TOOL_CALLS, InvestigationStatus
+from inquest.api.investigation import InvestigationStatus
+from inquest.domain.investigation import TOOL_CALLS_IN_STATUS, findings_cut_note
 from tests.integration.test_investigations import AgentScript, Cluster
 from tests.integration.test_security import seed_investigator
 from tests.support.fake_llm import tool_call, tool_calls
@@ -26,10 +27,9 @@ CANARY = "canary-9f3b2c7e41d84a6f"
 # all of it, the operator): ~203 MiB for the 50 MiB log, ~4x; the tools keep only the tail they show.
 # The bound leaves room without hiding a copy per line or per pod.
 PEAK_BOUND = 6 * LOG_MB * 2**20
-# The worst case the status writer allows today (measured 155 KiB: answer 16 kB, 30 findings sharing
-# 48 kB -> 72 kB of JSON, 100 tool-call records of ~670 B -> 67 kB). Far under etcd's 1.5 MiB, but more
-# than "small": reported to the owner of domain/investigation.py (its caps, not the model, decide this).
-STATUS_BOUND = 160 * 2**10
+# The worst case the status writer allows: the answer (16k chars), findings within one 22k budget (the
+# least severe left out), the last 50 tool-call records shortened to ~300 B. Far under etcd's 1.5 MiB.
+STATUS_BOUND = 64 * 2**10
 
 
 @pytest.fixture()
@@ -116,9 +116,12 @@ async def test_huge_inputs_give_bounded_outputs_memory_and_status(kube, cluster,
     size = len(json.dumps(status))
     parts = {k: len(json.dumps(status.get(k))) for k in ("answer", "findings", "toolCalls", "conditions")}
     assert size < STATUS_BOUND, (size, parts)
-    assert len(status["toolCalls"]) == MAX_TOOL_CALLS and status["toolCalls"][0]["name"] == "[cut]"
-    assert status["findingCount"] == 60 and len(status["findings"]) == 30
+    assert len(status["toolCalls"]) == TOOL_CALLS_IN_STATUS and status["toolCalls"][0]["name"] == "[cut]"
+    assert status["toolCallCount"] == 4 + 2 * len(flood) + 1  # the reads, the floods, submit_findings
+    shown = len(status["findings"])
+    assert status["findingCount"] == 60 and 0 < shown < 30 and status["findings"][0]["severity"] == "critical"
     assert len(status["answer"]) <= 16_000 and "chars cut" in status["answer"]
+    assert status["answer"].endswith(findings_cut_note(shown, 60))
     assert peak < PEAK_BOUND, peak
     with capsys.disabled():
         print(f"\n[sizes] log {LOG_MB} MiB, {PODS} pods, depth {DEPTH}: tracemalloc peak {peak / 2**20:.1f} MiB, "

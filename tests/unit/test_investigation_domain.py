@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,16 @@ import pytest
 from inquest.agent.budget import ContextBudget
 from inquest.agent.slots import ProviderSlots
 from inquest.agent.tokens import estimate_text
-from inquest.api.investigation import MAX_FINDINGS, InvestigationSpec, InvestigationStatus
+from inquest.api.investigation import (
+    MAX_ANSWER,
+    MAX_DETAIL,
+    MAX_FINDINGS,
+    MAX_MESSAGE,
+    MAX_TOOL_ARGUMENTS,
+    MAX_TOOL_CALLS,
+    InvestigationSpec,
+    InvestigationStatus,
+)
 from inquest.api.modelprovider import Pricing
 from inquest.domain import investigation as inv
 from inquest.domain.text import cut_end, cut_middle
@@ -33,6 +43,30 @@ from inquest.domain.text import cut_end, cut_middle
 def test_decide_start(status, generation, action, restarts):
     decision = inv.decide_start(status, generation)
     assert (decision.action, decision.restarts) == (action, restarts)
+
+
+@pytest.mark.parametrize("restarts,action,counted", [
+    ("many", "restart", 1), ({"n": 1}, "restart", 1), ([1], "restart", 1), (True, "restart", 1),
+    (-3, "restart", 1), (float("inf"), "restart", 1), ("1", "fail_restart_limit", 1), (2.0, "fail_restart_limit", 2),
+])
+def test_decide_start_tolerates_a_hand_edited_restart_count(restarts, action, counted):
+    decision = inv.decide_start({"phase": "Running", "observedGeneration": 1, "restarts": restarts}, 1)
+    assert (decision.action, decision.restarts) == (action, counted)
+
+
+@pytest.mark.parametrize("conditions", ["Ready", 7, {"type": "Succeeded"}, [None, "x", 3, ["Succeeded"]]])
+def test_status_patch_tolerates_conditions_that_are_not_objects(conditions):
+    patch, transitions = inv.status_patch({"conditions": conditions}, phase="Running", reason="Running",
+                                          message="go", generation=1)
+    assert [(c["type"], c["status"]) for c in patch["conditions"]] == [("Succeeded", "Unknown")]
+    assert [t.type for t in transitions] == ["Succeeded"]
+    refused, _ = inv.spec_change_refused({"conditions": conditions}, generation=2, observed=1)
+    assert [c["type"] for c in refused] == ["SpecImmutable"]
+
+
+def test_usage_from_a_hand_edited_status_counts_what_it_can():
+    assert inv.UsageTotals.from_status({"promptTokens": "12", "completionTokens": "lots"}).total_tokens == 12
+    assert inv.UsageTotals.from_status("weird").total_tokens == 0  # type: ignore[arg-type]
 
 
 def test_status_patch_sets_phase_conditions_and_keeps_foreign_conditions():
@@ -107,6 +141,41 @@ def test_run_record_accepts_text_with_embedded_findings_or_plain_text():
     assert (record.summary, record.findings) == ("Nothing looks wrong.", [])
 
 
+VALID_BLOCK = '```json\n{"summary": "db down", "findings": [{"title": "db", "severity": "high"}]}\n```'
+
+
+@pytest.mark.parametrize("text", [
+    "Here:\n```python\nprint(1)\n```\n" + VALID_BLOCK + "\ndone",
+    "a stray ``` fence, then\n" + VALID_BLOCK,  # an odd fence before the block does not hide it
+    "```JSON\n{\"summary\": \"db down\", \"findings\": [{\"title\": \"db\", \"severity\": \"high\"}]}```",
+    '{"summary": "db down", "findings": [{"title": "db", "severity": "critical"}]}',
+])
+def test_submission_from_text_finds_the_fenced_or_whole_object(text):
+    sub = inv.submission_from_text(text)
+    assert sub is not None and sub.summary == "db down" and [f.severity for f in sub.findings] == ["critical"]
+
+
+@pytest.mark.parametrize("unit", ["```json {", "```{", "``` {\"summary\": 1 ", "{```}", "``` ", "{\"a\": ["])
+def test_submission_from_text_is_linear_on_hostile_text(unit):
+    """200 kB built to make a backtracking fence pattern rescan the rest of the text from every fence
+    (the former regex took 1.4 s on 40 kB, so about 35 s here). The result is checked; the one time
+    bound only guards against that quadratic scan and is hundreds of times what a linear scan takes."""
+    hostile = unit * (200_000 // len(unit))
+    started = time.perf_counter()
+    assert inv.submission_from_text(hostile) is None
+    for parity in ("", "```"):  # an even or odd number of stray fences before the real block
+        found = inv.submission_from_text(hostile + parity + "\n" + VALID_BLOCK)
+        assert found is not None and found.summary == "db down"
+    assert time.perf_counter() - started < 10
+
+
+def test_submission_nested_too_deeply_is_refused_not_raised():
+    deep = '{"summary": "x", "findings": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert inv.submission_from_text(deep) is None
+    with pytest.raises(inv.InvalidSubmission, match="nested too deeply"):
+        inv.parse_submission(deep)
+
+
 def test_progress_fields_are_bounded_and_valid_status():
     findings = [inv.ReportedFinding(severity="info" if i % 2 else "critical", title=f"finding {i}",
                                     detail="d" * 5000, evidence=[f"e{j}" * 300 for j in range(12)],
@@ -120,11 +189,54 @@ def test_progress_fields_are_bounded_and_valid_status():
     status = InvestigationStatus.model_validate({"phase": "Succeeded", **fields})
     assert len(status.findings) == MAX_FINDINGS and fields["findingCount"] == MAX_FINDINGS + 10
     assert [f.severity for f in status.findings[:20]] == ["critical"] * 20  # most severe first
-    assert status.findings[0].evidence[-1] == "[... 5 more evidence items cut ...]"
+    assert status.findings[0].evidence[-1].endswith(" more evidence items cut ...]")
     assert "chars cut ...]" in status.findings[0].detail and "chars cut ...]" in status.answer
-    assert len(status.tool_calls) == 100 and status.tool_calls[0].arguments == "[... 51 earlier tool calls cut ...]"
+    assert len(json.dumps(fields["findings"], ensure_ascii=False)) <= inv.FINDINGS_BUDGET
+    assert len(status.tool_calls) == inv.TOOL_CALLS_IN_STATUS and status.tool_call_count == 150
+    assert status.tool_calls[0].arguments == "[... 101 earlier tool calls cut ...]"
+    assert all(len(c.arguments) <= inv.TOOL_ARGUMENTS_IN_STATUS for c in status.tool_calls)
     assert status.usage is not None and status.usage.cost == 0.0012 and status.usage.total_tokens == 1100
-    assert len(json.dumps(fields)) < 128 * 1024  # far below etcd's 1.5 MiB, and readable
+    assert len(json.dumps(fields)) < 56 * 1024  # answer 16k + findings 22k + tool calls 15k; etcd allows 1.5 MiB
+
+
+def test_status_caps_stay_within_the_crd_bounds():
+    assert inv.TOOL_CALLS_IN_STATUS <= MAX_TOOL_CALLS
+    assert inv.TOOL_ARGUMENTS_IN_STATUS <= MAX_TOOL_ARGUMENTS
+    assert inv.TOOL_ERROR_IN_STATUS <= MAX_MESSAGE
+    assert inv.FINDINGS_BUDGET >= MAX_DETAIL  # one finding's detail always fits
+
+
+def test_findings_over_budget_leave_out_the_least_severe_and_say_so():
+    huge = "x" * 20_000
+    findings = [inv.ReportedFinding(severity=["info", "warning", "critical"][i % 3], title=f"{i} " + "t" * 5000,
+                                    detail=huge, remediation=huge, evidence=["y" * 2000] * 20,
+                                    resource={"kind": "k" * 300, "name": "n" * 1000, "namespace": "s" * 300})
+                for i in range(60)]
+    record = inv.RunRecord(summary="s", answer="the answer " * 4000, findings=findings)
+    fields = inv.progress_fields(record, None)
+    status = InvestigationStatus.model_validate({"phase": "Succeeded", **fields})
+    shown = len(status.findings)
+    assert 10 <= shown < MAX_FINDINGS and fields["findingCount"] == 60
+    assert len(json.dumps(fields["findings"], ensure_ascii=False)) <= inv.FINDINGS_BUDGET
+    assert [f.severity for f in status.findings] == ["critical"] * 20 + ["warning"] * (shown - 20)
+    assert status.answer is not None and status.answer.endswith(inv.findings_cut_note(shown, 60))
+    assert status.answer.startswith("the answer the answer") and len(status.answer) <= MAX_ANSWER
+    assert all(f.detail and "chars cut ...]" in f.detail for f in status.findings)
+
+
+def test_findings_within_budget_are_all_kept_and_the_answer_has_no_note():
+    findings = [inv.ReportedFinding(severity="warning", title=f"finding {i}", detail="short")
+                for i in range(MAX_FINDINGS)]
+    fields = inv.progress_fields(inv.RunRecord(summary="s", answer="done", findings=findings), None)
+    assert len(fields["findings"]) == MAX_FINDINGS and fields["answer"] == "done"
+    assert [f["detail"] for f in fields["findings"]] == ["short"] * MAX_FINDINGS
+
+
+def test_a_single_finding_with_escape_heavy_text_is_kept():
+    finding = inv.ReportedFinding(severity="critical", title="quotes", detail='"' * 5000,
+                                  evidence=['"\\' * 500] * 8, remediation="\n" * 3000)
+    out, cut = inv.findings_for_status([finding], budget=3000)
+    assert len(out) == 1 and cut == 0 and out[0]["title"] == "quotes"
 
 
 def test_compute_cost():

@@ -127,6 +127,7 @@ class InvestigationStatus(StatusModel):
     finding_count: int | None = None
     steps: int | None = None
     tool_calls: list[ToolCallRecord] = Field(default_factory=list, max_length=MAX_TOOL_CALLS)
+    tool_call_count: int | None = None
     usage: Usage | None = None
     message: str | None = Field(default=None, max_length=MAX_MESSAGE)
     restarts: int | None = Field(default=None, description="Times the run was restarted after an operator restart.")

@@ -39,8 +39,6 @@ from inquest.api.investigation import (
     MAX_FINDINGS,
     MAX_MESSAGE,
     MAX_SUMMARY,
-    MAX_TOOL_ARGUMENTS,
-    MAX_TOOL_CALLS,
     InvestigationSpec,
 )
 from inquest.api.modelprovider import Pricing
@@ -93,10 +91,15 @@ MAX_RESTARTS = 1
 DEFAULT_SERVICE_ACCOUNT = "inquest-investigator"
 INVESTIGATOR_CLUSTER_ROLE = "inquest-investigator"  # deploy/'s read-only ClusterRole for it
 DEFAULT_PROVIDER_LABEL = "inquest.dev/default"
-# Tighter than the CRD's bounds, so that a full status (30 findings, 100 tool calls, the answer)
-# stays near 100 KiB: findings share one budget, tool errors are cut shorter than messages.
-FINDINGS_BUDGET = 48_000
-TOOL_ERROR_IN_STATUS = 200
+# Tighter than the CRD's bounds (which stay the outer limit), so that the worst status stays under
+# 64 KiB however much the model writes: the answer (16k chars), findings sharing one budget of JSON
+# characters (the least severe are left out first), and the last tool-call records, shortened.
+FINDINGS_BUDGET = 22_000
+MIN_FINDING_TEXT = 300  # a kept finding gets at least this much for its detail, evidence and remediation
+TOOL_CALLS_IN_STATUS = 50
+TOOL_NAME_IN_STATUS = 64
+TOOL_ARGUMENTS_IN_STATUS = 100
+TOOL_ERROR_IN_STATUS = 100
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -220,6 +223,8 @@ def parse_submission(raw: Any) -> Submission:
             raw = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError as exc:
             raise InvalidSubmission(f"arguments are not valid JSON ({exc.msg} at char {exc.pos})") from None
+        except RecursionError:
+            raise InvalidSubmission("arguments are nested too deeply to decode") from None
     if not isinstance(raw, Mapping):
         raise InvalidSubmission("arguments must be a JSON object with summary, answer and findings")
     try:
@@ -240,19 +245,39 @@ def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+FENCE = "```"
+
+
+def _fenced_objects(text: str) -> list[str]:
+    """The text between each two consecutive ``` fences that holds a JSON object (a ``json`` tag after
+    the opening fence is skipped). Linear: every character sits between at most one pair of fences,
+    and a stray fence only costs the one block it opens (each pair is tried, not only disjoint ones)."""
+    fences: list[int] = []
+    pos = text.find(FENCE)
+    while pos >= 0:
+        fences.append(pos)
+        pos = text.find(FENCE, pos + len(FENCE))
+    out = []
+    for start, end in zip(fences, fences[1:], strict=False):
+        body = text[start + len(FENCE):end]
+        if body[:4].lower() == "json":
+            body = body[4:]
+        body = body.strip()
+        if body.startswith("{") and body.endswith("}"):
+            out.append(body)
+    return out
 
 
 def submission_from_text(text: str) -> Submission | None:
     """A submission embedded in a plain-text answer (a fenced JSON block, or the whole text)."""
-    candidates = [m.group(1) for m in _JSON_BLOCK.finditer(text or "")]
+    candidates = _fenced_objects(text or "")
     stripped = (text or "").strip()
     if stripped.startswith("{") and stripped.endswith("}"):
         candidates.append(stripped)
     for candidate in candidates:
         try:
             data = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
             continue
         if isinstance(data, Mapping) and ("findings" in data or "summary" in data):
             try:
@@ -314,8 +339,8 @@ class UsageTotals:
 
     @classmethod
     def from_status(cls, usage: Mapping[str, Any] | None) -> UsageTotals:
-        usage = usage or {}
-        return cls(int(usage.get("promptTokens") or 0), int(usage.get("completionTokens") or 0))
+        usage = usage if isinstance(usage, Mapping) else {}
+        return cls(_count(usage.get("promptTokens")), _count(usage.get("completionTokens")))
 
 
 # --------------------------------------------------------------------------- the run's record
@@ -331,8 +356,8 @@ class ToolCallLog:
 
     def to_status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": cut_end(self.name, 100),
-            "arguments": cut_end(one_line(self.arguments), MAX_TOOL_ARGUMENTS),
+            "name": cut_end(self.name, TOOL_NAME_IN_STATUS),
+            "arguments": cut_end(one_line(self.arguments), TOOL_ARGUMENTS_IN_STATUS),
             "durationMs": self.duration_ms,
             "outputChars": self.output_chars,
         }
@@ -341,8 +366,9 @@ class ToolCallLog:
         return out
 
 
-def tool_calls_for_status(calls: Sequence[ToolCallLog], limit: int = MAX_TOOL_CALLS) -> list[dict[str, Any]]:
-    """At most ``limit`` records: the most recent ones, after a visible record of how many were cut."""
+def tool_calls_for_status(calls: Sequence[ToolCallLog], limit: int = TOOL_CALLS_IN_STATUS) -> list[dict[str, Any]]:
+    """At most ``limit`` records: the most recent ones, after a visible record of how many were cut
+    (``status.toolCallCount`` has the total)."""
     if len(calls) <= limit:
         return [c.to_status() for c in calls]
     cut = len(calls) - (limit - 1)
@@ -351,38 +377,66 @@ def tool_calls_for_status(calls: Sequence[ToolCallLog], limit: int = MAX_TOOL_CA
     return [marker] + [c.to_status() for c in calls[-(limit - 1):]]
 
 
-def findings_for_status(findings: Sequence[ReportedFinding]) -> tuple[list[dict[str, Any]], int]:
-    """Bounded findings (most severe first) and the number that did not fit.
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False))
 
-    Each kept finding gets an equal share of ``FINDINGS_BUDGET`` for its detail, remediation and
-    evidence (never more than the CRD's own bounds); every cut shows a marker.
+
+def _finding_head(f: ReportedFinding) -> dict[str, Any]:
+    item: dict[str, Any] = {"severity": f.severity, "title": cut_end(f.title, 200)}
+    if f.resource is not None and (f.resource.kind or f.resource.name):
+        res: dict[str, Any] = {"kind": cut_end(f.resource.kind, 63), "name": cut_end(f.resource.name, 253)}
+        if f.resource.namespace:
+            res["namespace"] = cut_end(f.resource.namespace, 63)
+        item["resource"] = res
+    return item
+
+
+def _fill_finding(item: dict[str, Any], f: ReportedFinding, share: int) -> dict[str, Any]:
+    """Add the detail, evidence and remediation within ``share`` characters (each cut shows a marker)."""
+    share = max(MIN_FINDING_TEXT // 2, share - 64)  # their keys, and the escaped line breaks of cut markers
+    if f.detail:
+        item["detail"] = cut_middle(f.detail, min(MAX_DETAIL, share * 2 // 5))
+    evidence = [e for e in f.evidence if e.strip()]
+    if evidence:
+        room = share * 7 // 20
+        # every item costs its quotes and comma too; show fewer items rather than slivers of many
+        count = max(1, min(len(evidence), MAX_EVIDENCE_ITEMS, room // 60))
+        each = min(MAX_EVIDENCE, max(40, room // count - 4))
+        kept = [cut_middle(e, each) for e in evidence[:count]]
+        if len(evidence) > count:
+            kept[-1] = f"[... {len(evidence) - count + 1} more evidence items cut ...]"
+        item["evidence"] = kept
+    if f.remediation:
+        item["remediation"] = cut_middle(f.remediation, min(MAX_DETAIL, share // 4))
+    return item
+
+
+def findings_for_status(findings: Sequence[ReportedFinding],
+                        budget: int = FINDINGS_BUDGET) -> tuple[list[dict[str, Any]], int]:
+    """Bounded findings (most severe first) and the number left out.
+
+    The list's JSON stays within ``budget`` characters: the most severe findings are kept while each
+    can still get ``MIN_FINDING_TEXT`` for its text, and share what the titles and resources leave
+    (never more than the CRD's own bounds); every cut shows a marker. Were JSON escapes to overshoot,
+    the least severe kept findings are dropped until it fits (the most severe one always stays).
     """
     ordered = sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))[:MAX_FINDINGS]
-    share = max(600, FINDINGS_BUDGET // max(1, len(ordered)))
-    detail_limit = min(MAX_DETAIL, share * 2 // 5)
-    remediation_limit = min(MAX_DETAIL, share // 4)
-    out: list[dict[str, Any]] = []
-    for f in ordered:
-        item: dict[str, Any] = {"severity": f.severity, "title": cut_end(f.title, 200)}
-        if f.detail:
-            item["detail"] = cut_middle(f.detail, detail_limit)
-        if f.resource is not None and (f.resource.kind or f.resource.name):
-            res: dict[str, Any] = {"kind": cut_end(f.resource.kind, 63), "name": cut_end(f.resource.name, 253)}
-            if f.resource.namespace:
-                res["namespace"] = cut_end(f.resource.namespace, 63)
-            item["resource"] = res
-        evidence = [e for e in f.evidence if e.strip()]
-        if evidence:
-            shown = evidence[:MAX_EVIDENCE_ITEMS]
-            each = min(MAX_EVIDENCE, max(80, (share * 7 // 20) // len(shown)))
-            kept = [cut_middle(e, each) for e in shown]
-            if len(evidence) > MAX_EVIDENCE_ITEMS:
-                kept[-1] = f"[... {len(evidence) - MAX_EVIDENCE_ITEMS + 1} more evidence items cut ...]"
-            item["evidence"] = kept
-        if f.remediation:
-            item["remediation"] = cut_middle(f.remediation, remediation_limit)
-        out.append(item)
-    return out, max(0, len(findings) - MAX_FINDINGS)
+    heads = [_finding_head(f) for f in ordered]
+    sizes = [_json_size(h) + 2 for h in heads]  # ", " between items
+    kept = len(heads)
+    while kept > 1 and sum(sizes[:kept]) + kept * MIN_FINDING_TEXT > budget:
+        kept -= 1
+    share = max(MIN_FINDING_TEXT, (budget - sum(sizes[:kept])) // max(1, kept))
+    out = [_fill_finding(h, f, share) for h, f in zip(heads[:kept], ordered[:kept], strict=True)]
+    while len(out) > 1 and _json_size(out) > budget:
+        out.pop()
+    return out, len(findings) - len(out)
+
+
+def findings_cut_note(shown: int, total: int) -> str:
+    """What the answer says when ``status.findings`` lacks some findings (``findingCount`` has them all)."""
+    return (f"[... {total - shown} of {total} findings are not in status.findings: the least severe were left "
+            "out to keep the status small ...]")
 
 
 @dataclass
@@ -427,12 +481,15 @@ def progress_fields(record: RunRecord, pricing: Pricing | None) -> dict[str, Any
     out: dict[str, Any] = {
         "steps": record.steps,
         "toolCalls": tool_calls_for_status(record.tool_calls),
+        "toolCallCount": len(record.tool_calls),
         "usage": record.usage.to_status(pricing),
     }
     if record.has_answer:
         findings, cut = findings_for_status(record.findings)
+        note = f"\n\n{findings_cut_note(len(findings), len(record.findings))}" if cut else ""
+        answer = cut_middle(record.answer or "", MAX_ANSWER - len(note)) + note
         out["summary"] = cut_end(one_line(record.summary or ""), MAX_SUMMARY) or None
-        out["answer"] = cut_middle(record.answer or "", MAX_ANSWER) or None
+        out["answer"] = answer.strip() or None
         out["findings"] = findings
         out["findingCount"] = len(record.findings)
     return out
@@ -462,11 +519,15 @@ def status_patch(
         verdict = Cond.false(COND_SUCCEEDED, reason, message)
     else:
         verdict = Cond.unknown(COND_SUCCEEDED, reason, message)
-    conds, transitions = conditions.merge((existing or {}).get("conditions"), [verdict, *extra],
+    conds, transitions = conditions.merge(_conditions_of(existing), [verdict, *extra],
                                           generation=generation, now=now)
     patch: dict[str, Any] = {"phase": phase, "conditions": conds, "message": cut_end(one_line(message), MAX_MESSAGE)}
     patch.update({k: v for k, v in fields.items()})
     return patch, transitions
+
+
+def _conditions_of(status: Any) -> Any:
+    return status.get("conditions") if isinstance(status, Mapping) else None  # merge() vets the rest
 
 
 def is_finished(status: Mapping[str, Any] | None) -> bool:
@@ -492,8 +553,8 @@ def decide_start(status: Mapping[str, Any] | None, generation: int | None) -> St
     - the spec was edited since the run was accepted (observedGeneration differs): fail with
       ``SpecChanged`` rather than run a question nobody asked for at creation time.
     """
-    status = status or {}
-    restarts = int(status.get("restarts") or 0)
+    status = status if isinstance(status, Mapping) else {}
+    restarts = _count(status.get("restarts"))
     phase = status.get("phase")
     if phase in TERMINAL_PHASES:
         return StartDecision("finished", restarts)
@@ -509,12 +570,22 @@ def decide_start(status: Mapping[str, Any] | None, generation: int | None) -> St
     return StartDecision("fresh", restarts)
 
 
+def _count(value: Any) -> int:
+    """A non-negative count from a status field another client may have written anything into."""
+    if isinstance(value, bool):
+        return 0
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def spec_change_refused(existing: Mapping[str, Any] | None, *, generation: int | None,
                         observed: int | None) -> tuple[list[dict[str, Any]], list[conditions.Transition]]:
     message = (f"the spec is immutable: the edit (generation {generation}) was not applied"
                + (f"; the run uses generation {observed}" if observed else "")
                + ". Create a new Investigation to ask another question")
-    return conditions.merge((existing or {}).get("conditions"),
+    return conditions.merge(_conditions_of(existing),
                             [Cond.true(COND_SPEC, R_SPEC_REFUSED, message)], generation=generation)
 
 
