@@ -34,3 +34,24 @@ def test_unmentioned_conditions_are_kept_in_order():
 def test_messages_are_shortened_and_single_line():
     text = shorten("line one\nline two " + "x" * 2000, 50)
     assert len(text) == 50 and "\n" not in text and text.endswith("…")
+
+
+def test_duplicate_types_collapse_into_one_so_find_sees_the_update():
+    stale = {"type": "Ready", "status": "False", "reason": "Old", "lastTransitionTime": "2025-01-01T00:00:00Z"}
+    later = {"type": "Ready", "status": "True", "reason": "Later", "lastTransitionTime": "2025-06-01T00:00:00Z"}
+    other = {"type": "A", "status": "True", "reason": "R"}
+    conds, transitions = merge([stale, other, later, dict(other, reason="R2")],
+                               [Cond.true("Ready", "AllChecksPassed", "ok")], generation=4, now=T1)
+    assert [c["type"] for c in conds] == ["Ready", "A"]
+    ready = find(conds, "Ready")
+    assert ready is not None and ready["reason"] == "AllChecksPassed" and ready["observedGeneration"] == 4
+    assert ready["lastTransitionTime"] == "2025-06-01T00:00:00Z" and transitions == []  # True -> True
+    assert find(conds, "A") == {"type": "A", "status": "True", "reason": "R2"}
+    untouched, _ = merge([stale, later], [], generation=1, now=T1)
+    assert untouched == [later]
+
+
+def test_entries_that_are_not_objects_are_dropped():
+    conds, _ = merge([None, "Ready", {"type": "B", "status": "True"}], [], generation=1, now=T0)  # type: ignore[list-item]
+    assert conds == [{"type": "B", "status": "True"}]
+    assert find("Ready", "Ready") is None and not is_true(7, "Ready")  # type: ignore[arg-type]

@@ -78,10 +78,20 @@ def merge(
     Returns the new condition list (existing types not mentioned are kept, in order) and the
     transitions: conditions whose status flipped, or that are new. lastTransitionTime is kept
     when the status is unchanged, even if the reason or message changed.
+
+    ``existing`` is taken as another client may have left it: entries that are not objects (or a
+    value that is not a list) are dropped, and several entries of one type collapse into one (the
+    last of them, where the first stood), so that :func:`find` never returns a stale duplicate.
     """
     stamp = now_iso(now)
-    result: list[dict[str, Any]] = [dict(c) for c in (existing or [])]
-    index = {c.get("type"): i for i, c in enumerate(result)}
+    result: list[dict[str, Any]] = []
+    index: dict[Any, int] = {}
+    for c in _entries(existing):
+        if c.get("type") in index:
+            result[index[c.get("type")]] = dict(c)
+        else:
+            index[c.get("type")] = len(result)
+            result.append(dict(c))
     transitions: list[Transition] = []
     for v in verdicts:
         message = shorten(v.message)
@@ -111,8 +121,14 @@ def merge(
     return result, transitions
 
 
+def _entries(conditions: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(conditions, Sequence) or isinstance(conditions, str | bytes):
+        return []
+    return [c for c in conditions if isinstance(c, Mapping)]
+
+
 def find(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:
-    for c in conditions or []:
+    for c in _entries(conditions):
         if c.get("type") == type_:
             return c
     return None
