@@ -66,7 +66,7 @@ async def test_crashloop_investigation_succeeds_with_findings_usage_and_cost():
     (finding,) = record.findings
     assert finding.severity == "critical" and finding.resource is not None
     assert (finding.resource.namespace, finding.resource.kind, finding.resource.name) == (
-        "default", "pod", "checkout-7d9f-abcde")
+        "default", "Pod", "checkout-7d9f-abcde")  # "pod" as the model wrote it, the Kind as Kubernetes does
     assert (record.usage.prompt_tokens, record.usage.completion_tokens) == (1300, 260)
     assert inv.compute_cost(1300, 260, Pricing(input_per_million_tokens=2, output_per_million_tokens=10)) == 0.0052
     # each step saw the previous tools' output
@@ -114,6 +114,23 @@ async def test_findings_in_a_text_answer_are_parsed():
     outcome = await run_agent(model)
     assert outcome.succeeded and outcome.record.summary == SUBMIT["summary"]
     assert outcome.record.findings[0].title == "checkout crash-loops"
+    assert outcome.record.findings[0].resource is not None and outcome.record.findings[0].resource.kind == "Pod"
+
+
+KINDS_WRITTEN = {"pod": "Pod", "pods": "Pod", "deploy": "Deployment", "Deployments.apps": "Deployment",
+                 "hpa": "HorizontalPodAutoscaler", "PVC": "PersistentVolumeClaim", "secret": "Secret",
+                 "ServiceMonitor": "ServiceMonitor", "my thing": "my thing"}
+
+
+@pytest.mark.parametrize("how", ["tool", "text"])
+async def test_finding_kinds_become_kubernetes_kinds_where_known(how):
+    submission = {"summary": "s", "answer": "a", "findings": [
+        {"title": f"t{i}", "resource": {"kind": written, "name": "web-1"}} for i, written in enumerate(KINDS_WRITTEN)
+    ] + [{"title": "by path", "resource": "default/sts/db"}, {"title": "no kind", "resource": "web-1"}]}
+    reply = tools_reply(("submit_findings", submission)) if how == "tool" else text_reply(json.dumps(submission))
+    outcome = await run_agent(ScriptedModel(reply))
+    kinds = [f.resource.kind if f.resource else None for f in outcome.record.findings]
+    assert kinds == [*KINDS_WRITTEN.values(), "StatefulSet", ""]
 
 
 async def test_an_invalid_submission_is_refused_then_fixed():

@@ -123,6 +123,65 @@ def test_kind_table_maps_to_api_paths():
         resolve_kind("roles")
 
 
+class VersionedKube(FakeKube):
+    """A server serving only some autoscaling group-versions: any path under another one is a
+    plain 404 (as a real apiserver answers "404 page not found"), its discovery documents list HPAs."""
+
+    def __init__(self, served: tuple[str, ...], *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.served = served
+
+    async def get_json(self, path, query=None, *, impersonate=None, timeout=30):
+        for version in ("autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"):
+            prefix = f"/apis/{version}"
+            if path == prefix or path.startswith(prefix + "/"):
+                if version not in self.served:
+                    self.calls.append((path, dict(query or {}), impersonate))
+                    raise KubeError(404, "Not Found", "404 page not found")
+                if path == prefix:
+                    self.calls.append((path, dict(query or {}), impersonate))
+                    return {"kind": "APIResourceList", "groupVersion": version,
+                            "resources": [{"name": "horizontalpodautoscalers", "namespaced": True}]}
+        return await super().get_json(path, query, impersonate=impersonate, timeout=timeout)
+
+
+HPA = manifest("HorizontalPodAutoscaler", "web", spec={"minReplicas": 1, "maxReplicas": 5,
+                                                       "scaleTargetRef": {"kind": "Deployment", "name": "web"}})
+
+
+@pytest.mark.parametrize("served,used", [
+    (("autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"), "autoscaling/v2"),
+    (("autoscaling/v2beta2", "autoscaling/v1"), "autoscaling/v2beta2"),  # Kubernetes 1.20-1.22
+    (("autoscaling/v1",), "autoscaling/v1"),
+])
+async def test_hpas_are_read_through_the_first_served_autoscaling_version(served, used):
+    kube = VersionedKube(served, [HPA])
+    ctx = ctx_for(kube)
+    registry = default_registry()
+    listed = await registry.call(ctx, "list_resources", json.dumps({"kind": "hpa"}))
+    assert listed.error is None and "web" in listed.text, listed.text
+    kube.calls.clear()
+    got = await registry.call(ctx, "get_resource", json.dumps({"kind": "hpa", "name": "web"}))
+    assert got.error is None and "maxReplicas: 5" in got.text, got.text
+    # the version found is remembered: the next read goes straight to it
+    assert [c[0] for c in kube.calls] == [f"/apis/{used}/namespaces/default/horizontalpodautoscalers/web"]
+
+
+async def test_a_missing_hpa_on_a_served_version_is_not_found_not_a_fallback():
+    kube = VersionedKube(("autoscaling/v2", "autoscaling/v2beta2", "autoscaling/v1"), [HPA])
+    got = await default_registry().call(ctx_for(kube), "get_resource", json.dumps({"kind": "hpa", "name": "gone"}))
+    assert got.error is not None and "not found" in got.error
+    assert [c[0] for c in kube.calls] == ["/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/gone",
+                                          "/apis/autoscaling/v2"]
+
+
+async def test_no_served_autoscaling_version_is_a_readable_error():
+    kube = VersionedKube((), [HPA])
+    listed = await default_registry().call(ctx_for(kube), "list_resources", json.dumps({"kind": "hpa"}))
+    assert listed.error is not None and "404" in listed.error
+    assert "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers" in [c[0] for c in kube.calls]
+
+
 @pytest.mark.parametrize("tool,args", [
     ("get_resource", {"kind": "secrets", "name": "db"}),
     ("describe_resource", {"kind": "Secret", "name": "db"}),

@@ -6,7 +6,7 @@ Secrets are deliberately absent: no tool reads them, whatever the identity's RBA
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 
@@ -21,6 +21,20 @@ class Kind:
     api: str  # "v1" for the core group, else "group/version"
     namespaced: bool
     aliases: tuple[str, ...] = ()
+    # Older group-versions to read it through when a server does not serve ``api`` (tried in order).
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return (self.api, *self.fallbacks)
+
+    def at(self, api: str) -> Kind:
+        """This kind read through another group-version."""
+        return replace(self, api=api)
+
+    def discovery_path(self) -> str:
+        """The group-version's resource list (readable by every authenticated user)."""
+        return self._prefix()
 
     def _prefix(self) -> str:
         return "/api/v1" if self.api == "v1" else f"/apis/{self.api}"
@@ -50,8 +64,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("jobs", "Job", "batch/v1", True, ("job",)),
     Kind("cronjobs", "CronJob", "batch/v1", True, ("cronjob", "cj")),
     Kind("ingresses", "Ingress", "networking.k8s.io/v1", True, ("ingress", "ing")),
+    # autoscaling/v2 is served from Kubernetes 1.23; 1.20-1.22 serve v2beta2 (and v1)
     Kind("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling/v2", True,
-         ("horizontalpodautoscaler", "hpa")),
+         ("horizontalpodautoscaler", "hpa"), ("autoscaling/v2beta2", "autoscaling/v1")),
 )
 
 KIND_NAMES: tuple[str, ...] = tuple(k.plural for k in KINDS)
@@ -90,3 +105,13 @@ def resolve_kind(text: str) -> Kind:
 
 def kind_of(obj_kind: str) -> Kind | None:
     return _BY_NAME.get((obj_kind or "").lower())
+
+
+def canonical_kind(text: str) -> str:
+    """The Kubernetes Kind for a kind a model wrote ("pod", "pods", "deploy", "hpa" -> "Pod",
+    "Pod", "Deployment", "HorizontalPodAutoscaler"); anything the table does not know is kept as it is."""
+    try:
+        return resolve_kind(text).kind
+    except ToolError:
+        key = (text or "").strip().lower()
+        return "Secret" if key in SECRET_NAMES else text

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from inquest.agent import prompts
 from inquest.agent.budget import ContextBudget
 from inquest.agent.conversation import ContextOverflow, Conversation
+from inquest.agent.kinds import canonical_kind
 from inquest.agent.model import ChatModel, DeadlineReached, ModelError, ModelReply, complete_with_retries
 from inquest.agent.redact import redact_tool_output
 from inquest.agent.tokens import estimate_text, estimate_tools
@@ -187,6 +188,7 @@ class Agent:
             self.overheads.append(max(0.0, loop.time() - step_started - model_time))
             if text:
                 self.record.accept_text(text)
+                self.record.findings = _with_canonical_kinds(self.record.findings)
             if final:
                 kept = "; the answer forced at the last step is kept" if self.record.has_answer else ""
                 return self._outcome(False, inv.R_STEP_LIMIT, f"the step limit ({cfg.max_steps}) was reached{kept}")
@@ -262,7 +264,7 @@ def _scrub(submission: inv.Submission) -> inv.Submission:
     return submission.model_copy(update={
         "summary": redact_cut(submission.summary, 1000),
         "answer": redact_cut(submission.answer, MAX_ANSWER),
-        "findings": [f.model_copy(update={
+        "findings": _with_canonical_kinds([f.model_copy(update={
             "title": redact_cut(f.title, 1000),
             "detail": redact_cut(f.detail, 4 * MAX_DETAIL),
             "remediation": redact_cut(f.remediation, 4 * MAX_DETAIL) if f.remediation else f.remediation,
@@ -271,8 +273,14 @@ def _scrub(submission: inv.Submission) -> inv.Submission:
                 "kind": redact_cut(f.resource.kind, 100), "name": redact_cut(f.resource.name, 300),
                 "namespace": redact_cut(f.resource.namespace, 100) if f.resource.namespace else None,
             }) if f.resource is not None else None,
-        }) for f in submission.findings],
+        }) for f in submission.findings]),
     })
+
+
+def _with_canonical_kinds(findings: list[inv.ReportedFinding]) -> list[inv.ReportedFinding]:
+    """Resource kinds as Kubernetes spells them ("pod/web-1" reports kind "Pod"), where the table knows them."""
+    return [f.model_copy(update={"resource": f.resource.model_copy(update={"kind": canonical_kind(f.resource.kind)})})
+            if f.resource is not None and f.resource.kind else f for f in findings]
 
 
 def _success_message(record: inv.RunRecord) -> str:

@@ -57,6 +57,7 @@ class ToolContext:
     impersonate: str | None = None
     now: Callable[[], datetime] = render.now_utc
     timeout: float = DEFAULT_TOOL_TIMEOUT
+    served: dict[str, str] = field(default_factory=dict)  # plural -> the group-version found served
 
     @property
     def allowed(self) -> list[str]:
@@ -95,9 +96,40 @@ class ToolContext:
     async def get_text(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         return await self.kube.get_text(path, query, impersonate=self.impersonate, timeout=self.timeout)
 
+    async def read(self, kind: Kind, path: Callable[[Kind], str], query: Mapping[str, Any] | None = None) -> Any:
+        """``get`` of ``path(kind)`` through the first group-version of ``kind`` this server serves.
+
+        A 404 falls back to the kind's next version only when the group-version itself is not served
+        (its discovery document 404s too, or does not list the resource): a missing object is a 404
+        as well, and must stay one. The version found is remembered for the rest of the run.
+        """
+        first = self.served.get(kind.plural, kind.api)
+        versions = [first, *(v for v in kind.versions if v != first)]
+        for i, version in enumerate(versions):
+            try:
+                data = await self.get(path(kind.at(version)), query)
+            except KubeError as exc:
+                if not exc.not_found or i == len(versions) - 1 or await self._serves(kind.at(version)):
+                    raise
+                continue
+            self.served[kind.plural] = version
+            return data
+        raise AssertionError("unreachable: the last version returns or raises")
+
+    async def _serves(self, kind: Kind) -> bool:
+        try:
+            doc = await self.get(kind.discovery_path())
+        except KubeError as exc:
+            return not exc.not_found  # another failure says nothing: keep the original 404
+        resources = doc.get("resources") if isinstance(doc, dict) else None
+        if not isinstance(resources, list):
+            return True
+        return any(isinstance(r, dict) and r.get("name") == kind.plural for r in resources)
+
     async def list(self, kind: Kind, namespace: str | None, query: Mapping[str, Any] | None = None
                    ) -> list[dict[str, Any]]:
-        data = await self.get(kind.collection_path(namespace), {"limit": SERVER_LIST_LIMIT, **(query or {})})
+        data = await self.read(kind, lambda k: k.collection_path(namespace),
+                               {"limit": SERVER_LIST_LIMIT, **(query or {})})
         items = [i for i in ((data.get("items") if isinstance(data, dict) else None) or []) if isinstance(i, dict)]
         for item in items:  # list items carry no kind; renderers and the model like to know
             item.setdefault("kind", kind.kind)
@@ -279,7 +311,7 @@ def _not_found(kind: Kind, name: str, namespace: str | None) -> ToolError:
 async def _get_object(ctx: ToolContext, kind: Kind, name: str, namespace: str | None) -> dict[str, Any]:
     check_name(name)
     try:
-        obj = await ctx.get(kind.object_path(name, namespace))
+        obj = await ctx.read(kind, lambda k: k.object_path(name, namespace))
     except KubeError as exc:
         if exc.not_found:
             raise _not_found(kind, name, namespace) from None
