@@ -334,3 +334,18 @@ def test_security_names_the_defaults_the_code_uses():
     assert inv.service_account_missing_message("shop", inv.DEFAULT_SERVICE_ACCOUNT).split("&& ")[1] \
         .replace(" -n shop", "") in " ".join(text.replace("\\\n", "").split())
 
+
+
+def test_security_states_the_bounds_the_code_uses():
+    from inquest.agent import loop, render, tools
+    from inquest.domain import investigation as inv
+
+    text = " ".join((DOCS / "security.md").read_text().split())
+    for phrase in (f"{tools.LOG_LIMIT_BYTES:,} bytes", f"at most {tools.MAX_LOG_CHARS:,} characters",
+                   f"longer than {tools.MAX_LOG_LINE:,} characters is redacted whole and then cut to "
+                   f"{tools.MAX_LOG_LINE:,}", f"deeper than {render.MAX_DEPTH} levels",
+                   f"longer than {render.MAX_VALUE_CHARS:,} characters is redacted and then cut to "
+                   f"{render.MAX_VALUE_CHARS:,}", f"first {render.MAX_LIST_ITEMS} items",
+                   f"longer than {loop.MAX_REPLAYED_ARGUMENTS:,} characters, or not valid JSON, are replaced by `{{}}`",
+                   f"cut to {inv.TOOL_ARGUMENTS_IN_STATUS} characters (the last {inv.TOOL_CALLS_IN_STATUS} calls"):
+        assert phrase in text, phrase
