@@ -18,6 +18,12 @@ CASES = [
     ("ghp_" + "a" * 36, "a" * 36, ""),
     ("xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij", ""),
     ("client_secret: 'zzTopSecret99'", "zzTopSecret99", "client_secret"),
+    # a quoted value is hidden whole, spaces included
+    ('password="correct horse battery"', "horse", 'password="'),
+    ("token: 'abc def ghi' # rotated", "def", "# rotated"),
+    # a key word glued to a prefix
+    ("PGPASSWORD=hunter2 psql -h db", "hunter2", "psql -h db"),
+    ("dbpassword: s3cr3tvalue", "s3cr3tvalue", "dbpassword"),
 ]
 
 
@@ -35,6 +41,7 @@ def test_credentials_are_redacted_and_context_kept(text, secret, context):
     "Readiness probe failed: HTTP probe failed with statuscode: 503",
     "image: registry.example.com/shop/checkout:1.4.2",
     "passed 12 tests; tokenizer ready",
+    "compass=north bypass: true",
     "env:\n- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db-credentials, key: password}",
     "secretKeyRef:\n  name: db-credentials",
 ])

@@ -39,8 +39,9 @@ MARKER_PREFIX = "[REDACTED:"
 class Rule:
     name: str
     pattern: re.Pattern[str]
-    # The group holding the secret; the rest of the match is kept as context.
-    group: int | str = 0
+    # The group holding the secret (or alternatives: the first that matched); the rest of the match
+    # is kept as context.
+    group: int | str | tuple[str, ...] = 0
 
 
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -79,11 +80,14 @@ RULES: tuple[Rule, ...] = (
         rf"(?:,[ \t]{{0,8}}|\r?\n[ \t-]{{0,16}}|\\n[ \t-]{{0,16}})"
         rf"[\"']?value[\"']?[ \t]{{0,8}}:[ \t]{{0,8}}[\"']?(?P<v>{_VALUE}{{3,}})"),
         "v"),
-    # key=value, key: value, "key": "value", KEY=value in env dumps and configs.
+    # key=value, key: value, "key": "value", KEY=value in env dumps and configs; a quoted value is
+    # hidden whole, spaces included (password="correct horse"). The key word may follow "_", "-",
+    # "." or a word boundary, and "password"/"passwd" also a glued prefix (PGPASSWORD, dbpassword).
     Rule("key-value", _rx(
-        rf"(?i)(?:\b|_)(?:{_KEY_WORDS})[\w.-]{{0,40}}[\"']?[ \t]{{0,8}}[:=][ \t]{{0,8}}[\"']?"
-        rf"(?!(?:bearer|basic)[ \t])(?P<v>{_VALUE}{{3,}})"),
-        "v"),
+        rf"(?i)(?:(?:\b|_)(?:{_KEY_WORDS})|\b[a-z0-9]{{1,20}}pass(?:word|wd))[\w.-]{{0,40}}[\"']?[ \t]{{0,8}}"
+        rf"[:=][ \t]{{0,8}}(?!(?:bearer|basic)[ \t])"
+        rf"(?:(?P<q>[\"'])(?P<qv>[^\"'\n]{{3,256}})(?P=q)|[\"']?(?P<v>{_VALUE}{{3,}}))"),
+        ("qv", "v")),
 )
 
 
@@ -134,10 +138,12 @@ def _replacer(rule: Rule) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         if rule.group == 0:
             return marker
-        value = match.group(rule.group)
+        names = rule.group if isinstance(rule.group, tuple) else (rule.group,)
+        group = next((g for g in names if match.group(g) is not None), names[-1])
+        value = match.group(group)
         if value is None or value.startswith(MARKER_PREFIX):
             return match.group(0)
-        start, end = match.span(rule.group)
+        start, end = match.span(group)
         offset = match.start()
         whole = match.group(0)
         return whole[: start - offset] + marker + whole[end - offset:]
@@ -209,8 +215,8 @@ def is_secret_name(name: str) -> bool:
         return False
     if words[-1] == "key" and len(words) > 1 and words[-2] not in _PLAIN_KEYS:
         return True
-    if any(w in _CREDENTIAL_WORDS for w in words):
-        return True
+    if any(w in _CREDENTIAL_WORDS or w.endswith(("password", "passwd")) for w in words):
+        return True  # a glued prefix too: PGPASSWORD, dbpassword
     pairs = list(zip(words, words[1:], strict=False))
     return any(a + b in _CREDENTIAL_WORDS or (b == "key" and a in _KEY_QUALIFIERS) for a, b in pairs)
 
