@@ -281,6 +281,14 @@ def test_relative_links_resolve(name, target):
         assert anchor in _anchors(path), f"{name} links to missing anchor {target}"
 
 
+def test_readme_links_resolve_and_lead_to_the_quickstart():
+    text = FENCE.sub("", (ROOT / "README.md").read_text())
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"https?://", t)]
+    assert "docs/quickstart.md" in targets
+    for target in targets:
+        assert (ROOT / target.partition("#")[0]).exists(), f"README.md links to missing {target}"
+
+
 def test_repository_paths_named_in_docs_exist():
     for path in DOC_FILES:
         for ref in re.findall(r"`((?:deploy|crds|docs|operator|tests)/[\w./-]*)`", path.read_text()):
