@@ -14,6 +14,7 @@ import httpx2
 import openai
 
 from inquest.api.modelprovider import ModelParameters, Pricing
+from inquest.clients.aiohttp_transport import AioHttpClient
 from inquest.domain.certificates import CertificateInfo
 from inquest.domain.endpoints import CHAT_SUFFIX, Endpoints
 
@@ -178,10 +179,13 @@ def url_rewriter(endpoints: Endpoints) -> Callable[[httpx2.Request], Awaitable[N
 
 def build_http_client(conn: ProviderConnection, *, timeout: float | None = None) -> httpx2.AsyncClient:
     """The httpx client under the openai client: TLS context (CA, client certificate, or no
-    verification; the shared default one otherwise) and the URL rewriting for custom chat paths."""
+    verification; the shared default one otherwise) and the URL rewriting for custom chat paths.
+
+    Direct requests go out through aiohttp (:mod:`inquest.clients.aiohttp_transport`: less CPU per
+    call than httpx2's own transport); proxied ones (``HTTPS_PROXY``) through httpx2's."""
     verify = conn.ssl_context if conn.ssl_context is not None else default_ssl_context()
     hook = url_rewriter(conn.endpoints)
-    return openai.DefaultAsyncHttpxClient(
+    return AioHttpClient(
         verify=verify,
         timeout=timeout if timeout is not None else conn.timeout_seconds,
         event_hooks={"request": [hook]} if hook else None,
