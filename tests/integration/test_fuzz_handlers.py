@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from inquest.domain import investigation as inv
 from inquest.domain import reasons
 from tests.conftest import eventually
-from tests.integration.test_investigations import API, AgentScript, Cluster
-from tests.integration.test_security import seed_investigator
 from tests.support.fake_llm import text
+from tests.support.investigations import API, AgentScript
 from tests.support.kube import INV, MP, obj
 from tests.unit.test_fuzz import investigation_specs, provider_specs
 
@@ -52,20 +51,6 @@ def draw(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
 
     collect()
     return out[:n]
-
-
-@pytest.fixture()
-async def cluster(kube: Any, make_clients: Any) -> Any:
-    seed_investigator(kube)
-    clients = make_clients()
-    yield Cluster(kube, clients.kube)
-    clients.close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INQUEST_PROVIDER_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("INQUEST_PROGRESS_INTERVAL", "0")
 
 
 def posted_event_reasons(kube: Any, name: str) -> set[str]:

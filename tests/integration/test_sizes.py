@@ -9,14 +9,11 @@ import json
 import tracemalloc
 from typing import Any
 
-import pytest
-
 from inquest.agent.budget import MAX_TOOL_TOKENS
 from inquest.api.investigation import InvestigationStatus
 from inquest.domain.investigation import TOOL_CALLS_IN_STATUS, findings_cut_note
-from tests.integration.test_investigations import AgentScript, Cluster
-from tests.integration.test_security import seed_investigator
 from tests.support.fake_llm import tool_call, tool_calls
+from tests.support.investigations import AgentScript
 from tests.support.kube import obj
 
 LOG_MB = 50
@@ -30,20 +27,6 @@ PEAK_BOUND = 6 * LOG_MB * 2**20
 # The worst case the status writer allows: the answer (16k chars), findings within one 22k budget (the
 # least severe left out), the last 50 tool-call records shortened to ~300 B. Far under etcd's 1.5 MiB.
 STATUS_BOUND = 64 * 2**10
-
-
-@pytest.fixture()
-async def cluster(kube: Any, make_clients: Any) -> Any:
-    seed_investigator(kube)
-    clients = make_clients()
-    yield Cluster(kube, clients.kube)
-    clients.close()
-
-
-@pytest.fixture(autouse=True)
-def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INQUEST_PROVIDER_POLL_SECONDS", "0.2")
-    monkeypatch.setenv("INQUEST_PROGRESS_INTERVAL", "0")
 
 
 def big_cluster(kube: Any) -> None:
