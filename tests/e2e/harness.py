@@ -6,6 +6,7 @@ test asserts is exactly what the server said.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -246,3 +247,20 @@ def lost_fields(stored: Any, sent: Any, path: str = "spec") -> list[str]:
     if stored != sent and not (isinstance(sent, int | float) and stored == sent):
         return [f"{path}: sent {sent!r}, stored {stored!r}"]
     return []
+
+
+def create_tls_provider(cp: ControlPlane, namespace: str, base_url: str, api_key: str, ca_pem: bytes,
+                        name: str = "fake") -> str:
+    """A Secret ``llm`` (API key and CA) and a ModelProvider trusting only that CA: the fake LLM over TLS."""
+    b64 = base64.b64encode
+    create_ok(cp, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm"},
+                   "data": {"api-key": b64(api_key.encode()).decode(), "ca.crt": b64(ca_pem).decode()}}, namespace)
+    create_ok(cp, {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelProvider", "metadata": {"name": name},
+        "spec": {"baseURL": base_url, "model": "test-model",
+                 "apiKeySecretRef": {"name": "llm", "key": "api-key"},
+                 "tls": {"caSecretRef": {"name": "llm", "key": "ca.crt"}, "useSystemTrustStore": False},
+                 "probeIntervalSeconds": 3600},
+    }, namespace)
+    return name
+

@@ -9,7 +9,6 @@ ServiceAccount's groups itself. The group test below proves it: RBAC bound to th
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from tests.e2e.harness import (
     VERSION,
     condition,
     create_ok,
+    create_tls_provider,
     get,
     unique,
     wait_for,
@@ -70,17 +70,7 @@ def tenants(controlplane: ControlPlane, namespace: str, pki: TestPKI, fake_llm_t
     cp.create_namespace(other)
     cp.create_namespace(grouped)
     scene = build_scene(cp, other)
-    b64 = base64.b64encode
-    create_ok(cp, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm"},
-                   "data": {"api-key": b64(API_KEY.encode()).decode(), "ca.crt": b64(pki.ca.cert_pem).decode()}},
-              namespace)
-    create_ok(cp, {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelProvider", "metadata": {"name": "fake"},
-        "spec": {"baseURL": fake_llm_tls.base_url, "model": "test-model",
-                 "apiKeySecretRef": {"name": "llm", "key": "api-key"},
-                 "tls": {"caSecretRef": {"name": "llm", "key": "ca.crt"}, "useSystemTrustStore": False},
-                 "probeIntervalSeconds": 3600},
-    }, namespace)
+    create_tls_provider(cp, namespace, fake_llm_tls.base_url, API_KEY, pki.ca.cert_pem)
     t = Tenants(namespace, other, grouped, scene, model, [])
     yield t
     for name in t.cluster_bindings:

@@ -20,6 +20,7 @@ from tests.e2e.harness import (
     collection_path,
     condition,
     create_ok,
+    create_tls_provider,
     get,
     table,
     table_rows,
@@ -58,18 +59,8 @@ def setup(controlplane: ControlPlane, namespace: str, pki: TestPKI, fake_llm_tls
     """Broken workloads, the investigator identity, and a ModelProvider (not yet validated)."""
     scene = build_scene(controlplane, namespace)
     investigator = bind_investigator(controlplane, namespace)
-    b64 = base64.b64encode
-    create_ok(controlplane, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm"},
-                             "data": {"api-key": b64(API_KEY.encode()).decode(),
-                                      "ca.crt": b64(pki.ca.cert_pem).decode()}}, namespace)
-    create_ok(controlplane, {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelProvider", "metadata": {"name": "fake"},
-        "spec": {"baseURL": fake_llm_tls.base_url, "model": "test-model",
-                 "apiKeySecretRef": {"name": "llm", "key": "api-key"},
-                 "tls": {"caSecretRef": {"name": "llm", "key": "ca.crt"}, "useSystemTrustStore": False},
-                 "probeIntervalSeconds": 3600},
-    }, namespace)
-    return Setup(namespace, "fake", investigator, scene, scripted, fake_llm_tls)
+    provider = create_tls_provider(controlplane, namespace, fake_llm_tls.base_url, API_KEY, pki.ca.cert_pem)
+    return Setup(namespace, provider, investigator, scene, scripted, fake_llm_tls)
 
 
 def investigation(s: Setup, name: str, marker: str, question: str, **limits: int) -> dict[str, Any]:
