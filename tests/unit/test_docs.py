@@ -28,9 +28,9 @@ SHORT = {"mp": "ModelProvider", "modelprovider": "ModelProvider", "modelprovider
 
 
 def blocks(language: str) -> list[tuple[str, int, str]]:
-    """(file name, block number, text) of every fenced block in docs/ with this info string."""
+    """(file name, block number, text) of every fenced block in docs/ and README.md with this info string."""
     found = []
-    for path in DOC_FILES:
+    for path in [*DOC_FILES, ROOT / "README.md"]:
         for i, match in enumerate(FENCE.finditer(path.read_text())):
             if match.group(1) == language:
                 found.append((path.name, i, match.group(2)))
@@ -68,6 +68,18 @@ def test_yaml_example_is_valid(name, index, text):
             assert kind in CORE_KINDS, f"no validation for kind {kind} in docs"
             if kind == "Secret":
                 assert all(isinstance(v, str) for v in (doc.get("stringData") or {}).values())
+
+
+def test_ca_bundles_in_examples_are_real_certificate_authorities():
+    """The operator would mark a made-up caBundle InvalidCertificate: examples carry a real CA."""
+    from inquest.domain.certificates import load_ca_bundle
+
+    bundles = [doc["spec"]["tls"]["caBundle"] for _, _, text in YAML_BLOCKS for doc in yaml.safe_load_all(text)
+               if isinstance(doc, dict) and doc.get("kind") == "ModelProvider"
+               and (doc.get("spec") or {}).get("tls", {}).get("caBundle")]
+    assert bundles, "no example shows spec.tls.caBundle"
+    for bundle in bundles:
+        load_ca_bundle(bundle, source="spec.tls.caBundle")  # raises with the reason when it is not
 
 
 def test_examples_cover_both_kinds_and_every_doc_that_should_have_them():
@@ -182,16 +194,23 @@ def test_model_name_examples_are_sent_as_documented():
 
 
 def _code_env_vars() -> set[str]:
+    """Every variable the operator's code reads: INQUEST_ names wherever they appear, and any other
+    name read through os.environ / os.getenv (SSL_CERT_FILE...). The CLI's own are checked below."""
     found = set()
     for path in (ROOT / "operator" / "inquest").rglob("*.py"):
-        found |= set(re.findall(r"[\"'](INQUEST_[A-Z0-9_]+)[\"']", path.read_text()))
+        if path.name == "cli.py":
+            continue
+        text = path.read_text()
+        found |= set(re.findall(r"[\"'](INQUEST_[A-Z0-9_]+)[\"']", text))
+        found |= set(re.findall(r"os\.(?:environ\.get|getenv)\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", text))
+        found |= set(re.findall(r"os\.environ\[[\"']([A-Z][A-Z0-9_]+)[\"']\]", text))
     return found
 
 
 def test_every_environment_variable_is_documented_in_one_place():
     text = (DOCS / "configuration.md").read_text()
-    documented = set(re.findall(r"`(INQUEST_[A-Z0-9_]+)`", text))
     in_code = _code_env_vars()
+    documented = {v for v in re.findall(r"`([A-Z][A-Z0-9_]+)`", text) if v.startswith("INQUEST_") or v in in_code}
     assert in_code, "the operator reads no INQUEST_ variables? the scan is broken"
     assert not in_code - documented, f"read by the operator, missing from docs/configuration.md: {in_code - documented}"
     assert not documented - in_code, f"documented but read nowhere: {documented - in_code}"
