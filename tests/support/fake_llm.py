@@ -308,6 +308,7 @@ class Recorded:
     json: dict[str, Any] | None  # parsed JSON body (None if absent / not a JSON object)
     body_text: str
     status: int | None = None  # status of the response sent (None if the handler never finished)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

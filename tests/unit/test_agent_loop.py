@@ -11,7 +11,7 @@ import pytest
 from inquest.agent import prompts, redact
 from inquest.agent.budget import ContextBudget
 from inquest.agent.loop import Agent, AgentConfig, first_request_estimate
-from inquest.agent.model import ModelError
+from inquest.agent.model import BACKOFF_BASE, ModelError, complete_with_retries
 from inquest.agent.tokens import estimate_request
 from inquest.agent.tools import ToolContext, default_registry
 from inquest.api.modelprovider import Pricing
@@ -203,6 +203,23 @@ async def test_rate_limits_honour_retry_after_and_server_errors_retry_with_backo
                           text_reply("fine"))
     outcome = await run_agent(model)
     assert outcome.succeeded and len(model.requests) == 3
+    # The waits themselves, with a recording sleep: Retry-After as given, then backoff (with jitter).
+    model = ScriptedModel(ModelError("rate_limited", "slow down", status=429, retry_after=7),
+                          ModelError("unavailable", "bad gateway", status=502),
+                          ModelError("unavailable", "bad gateway", status=502),
+                          text_reply("fine"))
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    reply = await complete_with_retries(model, [{"role": "user", "content": "q"}], None, max_tokens=None,
+                                        deadline=1e9, request_timeout=10, max_retries=3, clock=lambda: 0.0,
+                                        sleep=sleep)
+    assert reply.content == "fine" and len(waits) == 3
+    assert waits[0] == 7
+    assert BACKOFF_BASE * 2 * 0.8 <= waits[1] <= BACKOFF_BASE * 2 * 1.2
+    assert BACKOFF_BASE * 4 * 0.8 <= waits[2] <= BACKOFF_BASE * 4 * 1.2
 
 
 async def test_retries_are_bounded_and_never_wait_past_the_deadline():

@@ -301,6 +301,19 @@ async def test_pod_logs_previous_grep_and_tail(scene):
     assert text.splitlines()[1:] == ["FATAL: DATABASE_URL is not set"]
 
 
+async def test_pod_logs_named_container_and_since_seconds(scene):
+    scene.objects.append(manifest("Pod", "web-1", spec={"containers": [{"name": "app"}, {"name": "sidecar"}]}))
+    scene.logs["default/web-1/app"] = "app line"
+    scene.logs["default/web-1/sidecar"] = "proxy: upstream refused"
+    text, error = await call(scene, "pod_logs", {"pod": "web-1", "container": "sidecar", "since_seconds": 600})
+    assert error is None and "proxy: upstream refused" in text and "app line" not in text
+    _, query, _ = scene.calls[-1]
+    assert query["container"] == "sidecar" and query["sinceSeconds"] == 600
+    await call(scene, "pod_logs", {"pod": "web-1"})
+    _, query, _ = scene.calls[-1]
+    assert query["container"] == "app" and not query.get("sinceSeconds")
+
+
 async def test_pod_logs_failure_is_a_readable_error(scene):
     # The e2e control plane has no kubelet: the log subresource fails there.
     scene.logs["default/cart-5c8b-xyz12/app"] = KubeError(500, "Internal Server Error",
