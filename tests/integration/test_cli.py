@@ -161,6 +161,52 @@ async def test_check_output_json_is_the_status(tmp_path, llm):
     assert doc["status"]["availableModels"] == ["test-model"]
 
 
+async def test_check_output_yaml_is_the_status(tmp_path, llm):
+    path = provider_file(tmp_path, {"baseURL": llm.base_url, "model": "test-model"})
+    code, out, _ = await run(check_command, ["check", "-f", path, "-o", "yaml", "--kubeconfig",
+                                             str(tmp_path / "none")])
+    assert code == 0, out
+    assert out.startswith("apiVersion: inquest.dev/v1alpha1\n"), out  # block YAML, not JSON (also YAML)
+    doc = yaml.safe_load(out)
+    assert doc["kind"] == "ModelProvider" and doc["apiVersion"] == "inquest.dev/v1alpha1"
+    assert doc["metadata"] == {"name": "local", "namespace": "default"}
+    assert doc["status"]["phase"] == "Ready"
+    assert doc["status"]["endpoint"] == f"{llm.base_url}/chat/completions"
+    ready = next(c for c in doc["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "ProviderReady")
+
+
+@pytest.mark.parametrize("argv, context_ns, where", [
+    (["--namespace", "team-a"], None, "team-a"),
+    (["--namespace", "team-a"], "default", "team-a"),  # the flag wins over the kubeconfig's namespace
+    ([], "team-a", "team-a"),
+    ([], None, "default"),
+])
+async def test_check_namespace_of_a_manifest_without_one(tmp_path, kube, llm_factory, argv, context_ns, where):
+    """The provider's Secret is looked up in --namespace, else the context's namespace, else default."""
+    llm = await llm_factory(api_key=KEY)
+    kube.objects["v1/namespaces", None, "team-a"] = {"metadata": {"name": "team-a"}}
+    kube.objects["v1/secrets", "team-a", "llm-key"] = obj("Secret", "llm-key", "team-a",
+                                                          stringData={"api-key": KEY})
+    path = tmp_path / "provider.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "inquest.dev/v1alpha1", "kind": "ModelProvider",
+                                    "metadata": {"name": "local"},
+                                    "spec": {"baseURL": llm.base_url, "model": "test-model",
+                                             "apiKeySecretRef": {"name": "llm-key", "key": "api-key"}}}))
+    code, out, _ = await run(check_command, ["check", "-f", str(path), *argv, "-o", "yaml",
+                                             "--kubeconfig", kubeconfig(tmp_path, kube, namespace=context_ns)])
+    doc = yaml.safe_load(out)
+    assert doc["metadata"]["namespace"] == where
+    secrets = next(c for c in doc["status"]["conditions"] if c["type"] == "SecretsResolved")
+    if where == "team-a":
+        assert code == 0, out
+        assert (secrets["status"], secrets["reason"]) == ("True", "SecretsFound")
+    else:
+        assert code == 1
+        assert (secrets["status"], secrets["reason"]) == ("False", "SecretNotFound")
+        assert "default" in secrets["message"]
+
+
 async def test_check_refuses_a_file_without_exactly_one_provider(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(secret("x", a="b")))
@@ -242,6 +288,42 @@ async def test_ask_json_output_and_namespace_from_the_context(tmp_path, kube, ll
     assert result["usage"]["totalTokens"] > 0
 
 
+@pytest.fixture
+def shop_pod(kube):
+    """A crash-looping pod in namespace ``shop`` (besides ``default``'s broken_pod when both are used)."""
+    kube.objects["v1/namespaces", None, "shop"] = {"metadata": {"name": "shop"}}
+    kube.objects["v1/pods", "shop", "cart-1"] = obj(
+        "Pod", "cart-1", "shop", spec={"containers": [{"name": "app", "image": "shop/cart:2"}]},
+        status={"phase": "Running", "containerStatuses": [{
+            "name": "app", "ready": False, "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]})
+    return "cart-1"
+
+
+@pytest.mark.parametrize("argv, context_ns, namespaces, scope", [
+    (["-n", "shop"], None, ["shop"], "shop"),
+    (["--namespace", "shop"], "default", ["shop"], "shop"),  # the flag wins over the kubeconfig's namespace
+    (["-A"], "default", ["*"], "all namespaces"),
+    (["--all-namespaces"], None, ["*"], "all namespaces"),
+    ([], "shop", ["shop"], "shop"),
+    ([], None, ["default"], "default"),
+])
+async def test_ask_namespace_scope(tmp_path, kube, llm, broken_pod, shop_pod, holmes_env,
+                                   argv, context_ns, namespaces, scope):
+    """-n/--namespace, -A/--all-namespaces and the kubeconfig's namespace decide what the tools read."""
+    holmes_env.setenv("OPENAI_API_BASE", llm.base_url)
+    llm.script(tool_call("list_resources", {"kind": "pods"}), text("done"))
+    code, out, err = await run(ask_command, ["ask", "why?", "--model", "test-model", *argv, "-o", "json",
+                                             "--kubeconfig", kubeconfig(tmp_path, kube, namespace=context_ns)])
+    assert code == 0, err
+    assert json.loads(out)["namespaces"] == namespaces
+    assert f"about {scope}\n" in err
+    first = llm.chat_requests[0]["messages"]
+    assert f"Namespaces in scope: {scope}." in next(m["content"] for m in first if m["role"] == "user")
+    listed = next(m["content"] for m in llm.chat_requests[-1]["messages"] if m["role"] == "tool")
+    assert ("cart-1" in listed) == ("shop" in namespaces or "*" in namespaces), listed
+    assert ("checkout-1" in listed) == ("default" in namespaces or "*" in namespaces), listed
+
+
 async def test_ask_with_certificate_over_tls(tmp_path, kube, llm_tls, pki, broken_pod, holmes_env):
     holmes_env.setenv("OPENAI_API_BASE", llm_tls.base_url)
     holmes_env.setenv("CERTIFICATE", pki.ca.b64_pem)
@@ -263,6 +345,40 @@ async def test_ask_with_a_provider_file(tmp_path, kube, llm_factory, broken_pod,
                                              "--kubeconfig", kubeconfig(tmp_path, kube)])
     assert code == 0, err
     assert "DATABASE_URL" in out
+
+
+@pytest.mark.parametrize("argv, sent", [([], "test-model"), (["--model", "openai/other-model"], "other-model")])
+async def test_ask_model_flag_overrides_the_provider_file(tmp_path, kube, llm_factory, holmes_env, argv, sent):
+    llm = await llm_factory(models=("test-model", "other-model"))
+    holmes_env.setenv("MODEL", "from-the-environment")  # a provider file ignores it
+    path = provider_file(tmp_path, {"baseURL": llm.base_url, "model": "test-model"})
+    llm.script(text("Nothing is wrong."))
+    code, out, err = await run(ask_command, ["ask", "why?", "--provider", path, *argv, "-o", "yaml",
+                                             "--kubeconfig", kubeconfig(tmp_path, kube)])
+    assert code == 0, err
+    result = yaml.safe_load(out)
+    assert result["model"] == sent
+    assert [c["model"] for c in llm.chat_requests] == [sent]
+    assert f"asking {sent} at {llm.base_url}/chat/completions" in err
+
+
+async def test_ask_output_yaml(tmp_path, kube, llm, broken_pod, holmes_env):
+    holmes_env.setenv("OPENAI_API_BASE", llm.base_url)
+    _script_investigation(llm)
+    code, out, err = await run(ask_command, ["ask", "why does checkout fail?", "--model", "test-model",
+                                             "-o", "yaml", "--kubeconfig", kubeconfig(tmp_path, kube)])
+    assert code == 0, err
+    assert out.startswith("question: why does checkout fail?\n"), out  # block YAML, not JSON (also YAML)
+    result = yaml.safe_load(out)
+    assert result["question"] == "why does checkout fail?"
+    assert result["phase"] == "Succeeded" and result["model"] == "test-model"
+    assert result["namespaces"] == ["default"]
+    assert result["answer"] == FINDINGS["answer"]
+    (finding,) = result["findings"]
+    assert finding["resource"] == {"kind": "Pod", "name": "checkout-1", "namespace": "default"}
+    assert finding["severity"] == "critical"
+    assert [t["name"] for t in result["toolCalls"]] == ["list_resources", "pod_logs", "submit_findings"]
+    assert "→ list_resources" in err  # progress still on stderr, not in the YAML
 
 
 async def test_ask_stops_at_max_steps(tmp_path, kube, llm, broken_pod, holmes_env):
