@@ -131,6 +131,8 @@ def _expected_violations(doc: dict[str, Any]) -> list[tuple[str, str]]:
     found = []
     for error in jsonschema.Draft4Validator(schema).iter_errors(doc):
         parts = [str(p) for p in error.absolute_path]
+        while parts and parts[-1].isdigit():  # v1.20 names the list, not the item: spec.allowedNamespaces
+            parts.pop()
         if error.validator == "required":
             missing = [r for r in error.validator_value if r not in error.instance]
             found += [(".".join([*parts, m]), "required") for m in missing]
@@ -171,6 +173,20 @@ def test_cel_only_manifest_passes_the_openapi_part(controlplane: ControlPlane, n
     (manifest,) = [d for d in yaml.safe_load_all(path.read_text()) if d]
     status, body = create(controlplane, manifest, namespace)
     assert status == 201, f"{path.name} is marked (cel-only) but the OpenAPI schema refuses it: {body}"
+
+
+def test_ca_bundle_length_is_bounded(controlplane: ControlPlane, namespace: str) -> None:
+    """The caBundle bound (too big for a file in the corpus): 256 KiB pass, one character more is refused."""
+    from inquest.api.modelprovider import MAX_CA_BUNDLE
+
+    def provider(name: str, size: int) -> dict[str, Any]:
+        return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ModelProvider", "metadata": {"name": name},
+                "spec": {"baseURL": "https://llm.example.com/v1", "model": "m", "tls": {"caBundle": "A" * size}}}
+
+    create_ok(controlplane, provider("at-limit", MAX_CA_BUNDLE), namespace)
+    status, body = create(controlplane, provider("over-limit", MAX_CA_BUNDLE + 1), namespace)
+    assert status == 422, body
+    assert "spec.tls.caBundle" in body["message"] and "at most 262144" in body["message"], body["message"]
 
 
 # --------------------------------------------------------------------------- defaults and pruning

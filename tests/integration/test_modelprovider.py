@@ -337,7 +337,7 @@ async def test_secret_created_after_the_provider(kube, operator, llm_factory):
     await create_provider(kube, "late", baseURL=llm.base_url, apiKeySecretRef={"name": "late-key", "key": "token"})
     st = await settled(kube, "late", "NotReady", SecretsResolved=reasons.SECRET_NOT_FOUND)
     message = cond(st, reasons.SECRETS_RESOLVED)["message"]
-    assert "Secret default/late-key not found" in message
+    assert "Secret default/late-key not found (key 'token', spec.apiKeySecretRef)" in message
     assert verdicts(st)[reasons.ENDPOINT_REACHABLE] == ("Unknown", reasons.SECRETS_NOT_RESOLVED)
     assert llm.requests == []
     await put_secret(kube, "late-key", {"wrong": KEY})
@@ -346,6 +346,36 @@ async def test_secret_created_after_the_provider(kube, operator, llm_factory):
     await settled(kube, "late", "Ready")
     await event_posted(kube, "late", "Warning", reasons.SECRET_NOT_FOUND)
     await event_posted(kube, "late", "Normal", reasons.PROVIDER_READY)
+
+
+async def test_configmap_created_or_changed_after_the_provider_revalidates_at_once(
+        kube, operator, llm_tls, pki, monkeypatch):
+    monkeypatch.setenv(ENV_RETRY_BASE, "3600")  # no backoff retry within the test: only the watch re-validates
+    await create_provider(kube, "cmlate", baseURL=llm_tls.base_url,
+                          tls={"caConfigMapRef": {"name": "late-ca", "key": "ca.crt"}})
+    st = await settled(kube, "cmlate", "NotReady", SecretsResolved=reasons.CONFIGMAP_NOT_FOUND)
+    assert cond(st, reasons.SECRETS_RESOLVED)["message"] == (
+        "ConfigMap default/late-ca not found (key 'ca.crt', spec.tls.caConfigMapRef); "
+        "create it in namespace default")
+    await put_configmap(kube, "late-ca", {"ca.crt": pki.other_ca.cert_pem.decode()})  # created: the wrong CA
+    await settled(kube, "cmlate", "NotReady", CertificateValid=reasons.UNKNOWN_AUTHORITY)
+    await call(kube, "PATCH", f"/api/v1/namespaces/{NS}/configmaps/late-ca",
+               {"data": {"ca.crt": pki.ca.cert_pem.decode()}}, "application/merge-patch+json")  # changed: fixed
+    st = await settled(kube, "cmlate", "Ready", CertificateValid=reasons.CERTIFICATE_TRUSTED)
+    assert st["certificate"]["subject"].startswith("CN=Inquest Test CA")
+
+
+async def test_deleting_a_referenced_secret_makes_the_provider_not_ready_at_once(kube, operator, llm_factory):
+    llm = await llm_factory(api_key=KEY)  # Ready: the next periodic probe is probeIntervalSeconds (300 s) away
+    await put_secret(kube, "del-key", {"token": KEY})
+    await create_provider(kube, "del", baseURL=llm.base_url, apiKeySecretRef={"name": "del-key", "key": "token"})
+    await settled(kube, "del", "Ready")
+    await call(kube, "DELETE", f"/api/v1/namespaces/{NS}/secrets/del-key")
+    st = await settled(kube, "del", "NotReady", SecretsResolved=reasons.SECRET_NOT_FOUND,
+                       Ready=reasons.SECRET_NOT_FOUND)
+    assert "Secret default/del-key not found (key 'token', spec.apiKeySecretRef)" in cond(
+        st, reasons.SECRETS_RESOLVED)["message"]
+    await event_posted(kube, "del", "Warning", reasons.SECRET_NOT_FOUND)
 
 
 async def test_rotated_key_is_used_on_the_next_probe(kube, operator, llm_factory, monkeypatch):
@@ -372,9 +402,40 @@ async def test_spec_update_revalidates(kube, operator, llm):
     assert st["observedGeneration"] == 2
 
 
+async def test_new_and_changed_providers_show_probing_while_the_probe_runs(kube, operator, llm_factory):
+    def probing(generation: int) -> dict[str, Any]:
+        st = status(kube, "hung")
+        assert st.get("phase") == "NotReady" and st.get("observedGeneration") == generation, st
+        ready = cond(st, reasons.READY)
+        assert (ready["status"], ready["reason"], ready["observedGeneration"]) == (
+            "Unknown", reasons.PROBING, generation), ready
+        return st
+
+    first = await llm_factory()
+    first.script(hang(120))  # the tool-calling check hangs until the server stops
+    await create_provider(kube, "hung", baseURL=first.base_url, requestTimeoutSeconds=600, maxRetries=0)
+    await eventually(lambda: first.chat_requests, timeout=10)  # the probe is in flight
+    st = probing(1)
+    assert st["endpoint"] == first.base_url + "/chat/completions"
+    await first.stop()  # releases the hang: a text answer, no tool call
+    await settled(kube, "hung", "NotReady", ToolCallingSupported=reasons.TOOL_CALLS_IGNORED)
+
+    second = await llm_factory()
+    second.script(hang(120))
+    await update_spec(kube, "hung", 2, baseURL=second.base_url)
+    await eventually(lambda: second.chat_requests, timeout=10)
+    st = probing(2)
+    assert verdicts(st)[reasons.TOOL_CALLING_SUPPORTED] == ("False", reasons.TOOL_CALLS_IGNORED)  # kept meanwhile
+    await second.stop()
+    st = await settled(kube, "hung", "NotReady", ToolCallingSupported=reasons.TOOL_CALLS_IGNORED)
+    assert st["observedGeneration"] == 2
+
+
 async def test_invalid_url(kube, operator):
-    await create_provider(kube, "url", baseURL="http://:80/v1")
+    # the schema admits 1 to 5 port digits (a URL without a host it refuses: tests/manifests/invalid)
+    await create_provider(kube, "url", baseURL="http://llm:99999/v1")
     st = await settled(kube, "url", "Invalid", EndpointReachable=reasons.INVALID_URL, Ready=reasons.INVALID_URL)
+    assert "invalid port" in cond(st, reasons.ENDPOINT_REACHABLE)["message"]
     assert "endpoint" not in st or st["endpoint"] is None
 
 

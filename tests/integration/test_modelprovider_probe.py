@@ -528,7 +528,7 @@ async def test_resolution_of_bad_certificates(kclient, kube, pki):
 
 
 async def test_invalid_url_is_a_connection_problem(kclient):
-    s = spec("http://:80/v1")
+    s = spec("http://h:99999/v1")  # the schema admits 5 digits; the port is out of range
     with pytest.raises(ConnectionProblem) as caught:
         await resolve_connection(kclient, "default", "p", s)
     assert (caught.value.condition, caught.value.reason) == (reasons.ENDPOINT_REACHABLE, reasons.INVALID_URL)

@@ -26,7 +26,7 @@ async def test_operator_writes_modelprovider_status(kube, operator):
 async def test_operator_marks_unusable_url_invalid(kube, operator):
     kube.objects[MP, "default", "bad"] = obj(
         "ModelProvider", "bad", api_version="inquest.dev/v1alpha1",
-        spec={"baseURL": "http://:80/v1", "model": "m"},
+        spec={"baseURL": "http://llm:99999/v1", "model": "m"},  # the schema admits it; no usable port
     )
 
     def invalid():

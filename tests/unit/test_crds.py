@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import pydantic
 import pytest
@@ -159,11 +160,110 @@ def test_invalid_manifests_are_refused(path):
     with pytest.raises(pydantic.ValidationError):
         MODELS[doc["kind"]].model_validate(doc)
     if cel_only:
-        _validate_schema(doc)  # the OpenAPI part admits it; the CEL rule (see test above) refuses it
+        _validate_schema(doc)  # the OpenAPI part admits it; a CEL rule refuses it (test_cel_rules_refuse_...)
     else:
         with pytest.raises(jsonschema.ValidationError):
             _validate_schema(doc)
 
 
+def test_ca_bundle_is_bounded():
+    """Too big for a file in the corpus: 256 KiB of caBundle pass, one character more does not."""
+    from inquest.api.modelprovider import MAX_CA_BUNDLE
+
+    def doc(size: int) -> dict[str, Any]:
+        return {"apiVersion": "inquest.dev/v1alpha1", "kind": "ModelProvider", "metadata": {"name": "x"},
+                "spec": {"baseURL": "https://llm/v1", "model": "m", "tls": {"caBundle": "A" * size}}}
+
+    assert MAX_CA_BUNDLE == 262_144
+    _validate_schema(doc(MAX_CA_BUNDLE))
+    ModelProvider.model_validate(doc(MAX_CA_BUNDLE))
+    with pytest.raises(jsonschema.ValidationError, match="is too long"):
+        _validate_schema(doc(MAX_CA_BUNDLE + 1))
+    with pytest.raises(pydantic.ValidationError):
+        ModelProvider.model_validate(doc(MAX_CA_BUNDLE + 1))
+
+
 def test_corpus_is_not_empty():
     assert len(_manifests("valid")) >= 4 and len(_manifests("invalid")) >= 8
+
+
+# --------------------------------------------------------------------------- CEL rules, executed
+# kube-apiserver 1.25+ evaluates x-kubernetes-validations; the e2e server (1.20) ignores them. cel-python
+# runs them here on the same documents. Every rule of both CRDs is within what cel-python evaluates
+# (has(), ?:, +, <=, !=, ==); a rule it could not compile or evaluate fails _cel below rather than passing.
+
+Path = tuple[str, ...]  # property names, "[]" for "every item of the list"
+
+
+def _cel_rules(node: dict[str, Any], path: Path = ()) -> list[tuple[Path, str]]:
+    found = [(path, r["rule"]) for r in node.get("x-kubernetes-validations", [])]
+    for name, child in (node.get("properties") or {}).items():
+        found += _cel_rules(child, (*path, name))
+    if isinstance(node.get("items"), dict):
+        found += _cel_rules(node["items"], (*path, "[]"))
+    return found
+
+
+def _values_at(value: Any, path: Path) -> list[Any]:
+    if not path:
+        return [value]
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        return [v for item in (value if isinstance(value, list) else []) for v in _values_at(item, rest)]
+    return _values_at(value[head], rest) if isinstance(value, dict) and head in value else []
+
+
+def _cel(rule: str, self_value: Any, old_self: Any = None) -> bool:
+    env = celpy.Environment()
+    activation = {"self": celpy.json_to_cel(self_value)}
+    if old_self is not None:
+        activation["oldSelf"] = celpy.json_to_cel(old_self)
+    result = env.program(env.compile(rule)).evaluate(activation)
+    assert isinstance(result, celpy.celtypes.BoolType), f"{rule!r} gave {result!r}, not a boolean"
+    return bool(result)
+
+
+def _is_transition_rule(rule: str) -> bool:
+    return "oldSelf" in rule  # evaluated on updates only, never on create
+
+
+def _create_verdicts(doc: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(rule, result) of every rule a server evaluates when ``doc`` is created."""
+    schema = schema_of(doc["kind"])
+    return [(rule, _cel(rule, value)) for path, rule in _cel_rules(schema) if not _is_transition_rule(rule)
+            for value in _values_at(doc, path)]
+
+
+def test_cel_rules_are_the_ones_tested():
+    rules = {kind: [r for _, r in _cel_rules(schema_of(kind))] for kind in MODELS}
+    assert len(rules["ModelProvider"]) == 2 and rules["Investigation"] == ["self == oldSelf"]
+    cel_only = [yaml.safe_load(p.read_text()) for p in _manifests("invalid") if "(cel-only)" in p.read_text()]
+    valid = [yaml.safe_load(p.read_text()) for p in _manifests("valid")]
+    for rule in rules["ModelProvider"]:  # each create-time rule is seen passing and failing
+        assert any((rule, True) in _create_verdicts(d) for d in valid), rule
+        assert any((rule, False) in _create_verdicts(d) for d in cel_only), rule
+
+
+@pytest.mark.parametrize("path", _manifests("valid"), ids=lambda p: p.name)
+def test_cel_rules_admit_the_valid_corpus(path):
+    verdicts = _create_verdicts(yaml.safe_load(path.read_text()))
+    assert all(ok for _, ok in verdicts), verdicts
+
+
+@pytest.mark.parametrize("path", [p for p in _manifests("invalid") if "(cel-only)" in p.read_text().splitlines()[0]],
+                         ids=lambda p: p.name)
+def test_cel_rules_refuse_the_cel_only_manifests(path):
+    verdicts = _create_verdicts(yaml.safe_load(path.read_text()))
+    assert any(not ok for _, ok in verdicts), verdicts
+
+
+@pytest.mark.parametrize("path", [p for p in _manifests("valid") if "kind: Investigation" in p.read_text()],
+                         ids=lambda p: p.name)
+def test_cel_keeps_the_investigation_spec_immutable(path):
+    ((where, rule),) = _cel_rules(schema_of("Investigation"))
+    assert where == ("spec",) and _is_transition_rule(rule)
+    spec = yaml.safe_load(path.read_text())["spec"]
+    assert _cel(rule, spec, old_self=yaml.safe_load(path.read_text())["spec"])  # an apply without changes
+    assert not _cel(rule, {**spec, "question": spec["question"] + " And since when?"}, old_self=spec)
+    assert not _cel(rule, {**spec, "limits": {"maxSteps": 99}}, old_self=spec)
+    assert not _cel(rule, {**spec, "serviceAccountName": "admin"}, old_self=spec)

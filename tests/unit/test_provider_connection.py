@@ -114,7 +114,18 @@ async def test_first_problem_is_raised_with_condition_and_reason():
         await resolve_connection(StubKube(), "ns", "p", spec(apiKeySecretRef={"name": "k", "key": "v"}))  # type: ignore[arg-type]
     problem = caught.value
     assert (problem.condition, problem.reason) == (reasons.SECRETS_RESOLVED, reasons.SECRET_NOT_FOUND)
-    assert not problem.needs_edit and "Secret ns/k not found" in str(problem)
+    assert not problem.needs_edit and "Secret ns/k not found (key 'v', spec.apiKeySecretRef)" in str(problem)
+
+
+async def test_missing_configmap_and_unreadable_secret_name_object_and_key():
+    s = spec(tls={"caConfigMapRef": {"name": "ca", "key": "bundle.pem"}},
+             apiKeySecretRef={"name": "locked", "key": "token"})
+    result = await resolve(StubKube(forbidden={"locked"}), "ns", "p", s)  # type: ignore[arg-type]
+    messages = {p.reason: p.message for p in result.problems}
+    assert messages[reasons.CONFIGMAP_NOT_FOUND].startswith(
+        "ConfigMap ns/ca not found (key 'bundle.pem', spec.tls.caConfigMapRef)")
+    assert messages[reasons.SECRET_READ_FAILED].startswith(
+        "cannot read Secret ns/locked (key 'token', spec.apiKeySecretRef): 403 Forbidden")
 
 
 async def test_ca_and_client_certificate_from_secrets(pki):

@@ -13,7 +13,7 @@ from tests.conftest import eventually
 
 
 def body(name: str = "p", **spec: Any) -> dict[str, Any]:
-    spec.setdefault("baseURL", "http://:80/v1")  # invalid: validate() makes no network call
+    spec.setdefault("baseURL", "http://h:99999/v1")  # invalid port (the schema admits it): no network call
     spec.setdefault("model", "m")
     return {"apiVersion": "inquest.dev/v1alpha1", "kind": "ModelProvider",
             "metadata": {"name": name, "namespace": "ns", "uid": "u", "generation": 4}, "spec": spec}
@@ -47,6 +47,26 @@ async def test_validate_invalid_spec_writes_status_and_never_schedules():
     # the next run merges with what was written: nothing flips, no events
     again = await validate(kube, registry, body(), write=False)  # type: ignore[arg-type]
     assert again is not None and again.events == [] and len(kube.sent) == 2
+
+
+async def test_handler_path_writes_probing_first_for_new_and_changed_specs_only():
+    """The Kopf handlers' way (write=False, announce=True): the verdict goes into Kopf's patch, but
+    "Probing" is written at once. Without announce (inquest check, offline) nothing is written."""
+    kube, registry = RecordingKube(), ProviderRegistry()
+    await validate(kube, registry, body(), write=False)  # type: ignore[arg-type]
+    assert kube.sent == []
+    registry = ProviderRegistry()
+    await validate(kube, registry, body(), write=False, announce=True)  # type: ignore[arg-type]
+    ((_, _, payload, _),) = kube.sent
+    assert payload["status"]["phase"] == "NotReady" and payload["status"]["observedGeneration"] == 4
+    assert payload["status"]["conditions"][0]["reason"] == reasons.PROBING
+    await validate(kube, registry, body(), write=False, announce=True)  # type: ignore[arg-type]  # same generation
+    assert len(kube.sent) == 1
+    changed = body()
+    changed["metadata"]["generation"] = 5
+    await validate(kube, registry, changed, write=False, announce=True)  # type: ignore[arg-type]
+    assert len(kube.sent) == 2 and kube.sent[1][2]["status"]["observedGeneration"] == 5
+    assert kube.sent[1][2]["status"]["conditions"][0]["reason"] == reasons.PROBING
 
 
 async def test_validate_of_a_deleted_provider():

@@ -4,7 +4,9 @@ of them is documented in docs/troubleshooting.md."""
 from __future__ import annotations
 
 import ast
+import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,27 @@ def test_needs_edit_reasons_are_reasons():
     assert reasons.NEEDS_EDIT <= reasons.all_reasons()
     assert set(reasons.BLOCKED_BY.values()) <= reasons.all_reasons()
     assert set(reasons.BLOCKED_BY) <= set(reasons.CHECKS)
+
+
+def _reasons_named_in(function: object) -> set[str]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))  # type: ignore[arg-type]
+    return {getattr(reasons, n.attr) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "reasons"}
+
+
+def _section(heading: str) -> str:
+    text = DOC.read_text()
+    start = text.index(f"\n### {heading}\n")
+    return text[start:text.index("\n### ", start + 1)]
+
+
+def test_tool_calling_section_names_every_reason_the_tool_check_can_set():
+    """_tool_verdict passes a failed connection's reason through (_connection_failure): DNSFailure,
+    ConnectionRefused, TLSError... on ToolCallingSupported, where a user looking it up must find it."""
+    from inquest.clients import probe
+
+    possible = (_reasons_named_in(probe._Probe._tool_verdict) | _reasons_named_in(probe._connection_failure)) - {
+        reasons.TOOL_CALLING_SUPPORTED}
+    assert {reasons.CONNECTION_REFUSED, reasons.TIMEOUT, reasons.TOOL_CALLS_IGNORED} <= possible
+    section = _section("ToolCallingSupported")
+    assert sorted(r for r in possible if f"`{r}`" not in section) == []

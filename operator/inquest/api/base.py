@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"  # RFC 1123 label: what a namespace name must be
+NAMESPACE_OR_ALL = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?|\*)$"  # a namespace name, or '*' for all namespaces
+
+NamespaceOrAll = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_OR_ALL)]
 
 
 class ApiModel(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from inquest.api.base import K8S_NAME, ApiModel, Condition, StatusModel
+from inquest.api.base import DNS_LABEL, K8S_NAME, ApiModel, Condition, NamespaceOrAll, StatusModel
 
 KIND = "Investigation"
 PLURAL = "investigations"
@@ -32,22 +32,22 @@ MAX_MESSAGE = 1_000
 class ResourceRef(ApiModel):
     kind: str = Field(min_length=1, max_length=63)
     name: str = Field(min_length=1, max_length=253)
-    namespace: str | None = Field(default=None, max_length=63, pattern=K8S_NAME)
+    namespace: str | None = Field(default=None, max_length=63, pattern=DNS_LABEL)
 
 
 class ProviderReference(ApiModel):
     name: str = Field(min_length=1, max_length=253, pattern=K8S_NAME)
     namespace: str | None = Field(
-        default=None, max_length=63, pattern=K8S_NAME,
+        default=None, max_length=63, pattern=DNS_LABEL,
         description="Default: the Investigation's namespace. Another namespace must be allowed by the "
         "provider's spec.allowedNamespaces.",
     )
 
 
 class Scope(ApiModel):
-    namespaces: list[str] = Field(
+    namespaces: list[NamespaceOrAll] = Field(
         default_factory=list, max_length=64,
-        description="Namespaces the tools may read; default: the Investigation's own.",
+        description="Namespaces the tools may read ('*' for all); default: the Investigation's own.",
     )
     resources: list[ResourceRef] = Field(
         default_factory=list, max_length=32, description="Resources to focus on."

@@ -12,6 +12,7 @@ from inquest.api.base import (
     Condition,
     ConfigMapKeySelector,
     LocalObjectReference,
+    NamespaceOrAll,
     SecretKeySelector,
     StatusModel,
 )
@@ -21,7 +22,14 @@ PLURAL = "modelproviders"
 SINGULAR = "modelprovider"
 SHORT_NAMES = ["mp"]
 
-URL_PATTERN = r"^https?://[^\s/?#]+[^\s]*$"
+# http(s)://HOST[:PORT][/PATH]: a host is required (a name or a bracketed IPv6 address), a port is 1 to 5
+# digits (65535 at most is checked at run time: reason InvalidURL), no query string or fragment, and no
+# user:password@ (credentials belong in apiKeySecretRef; the URL is shown in status.endpoint).
+URL_PATTERN = r"^https?://([^\s/?#@:\[\]]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[^\s?#]*)?$"
+# At most 256 KiB: a few hundred PEM certificates, base64-encoded. `kubectl apply` stores a second copy in
+# the last-applied-configuration annotation, so the object stays far below etcd's 1.5 MiB request limit.
+# For the public roots set useSystemTrustStore (the default) instead of pasting a whole system bundle.
+MAX_CA_BUNDLE = 262_144
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 
 ProviderPhase = Literal["Ready", "NotReady", "Invalid"]
@@ -29,9 +37,10 @@ ProviderPhase = Literal["Ready", "NotReady", "Invalid"]
 
 class TLSConfig(ApiModel):
     ca_bundle: str | None = Field(
-        default=None,
+        default=None, max_length=MAX_CA_BUNDLE,
         description="Base64 of one or more PEM CA certificates (HolmesGPT's CERTIFICATE format); "
-        "plain PEM is accepted too.",
+        "plain PEM is accepted too. At most 256 KiB; the system's CAs need not be copied here "
+        "(useSystemTrustStore).",
     )
     ca_secret_ref: SecretKeySelector | None = Field(
         default=None, description="A Secret key holding PEM CA certificates."
@@ -131,7 +140,7 @@ class ModelProviderSpec(ApiModel):
     max_retries: int = Field(default=2, ge=0, le=10)
     probe_interval_seconds: int = Field(default=300, ge=10, le=86400)
     max_concurrent_investigations: int = Field(default=4, ge=1, le=100)
-    allowed_namespaces: list[str] = Field(
+    allowed_namespaces: list[NamespaceOrAll] = Field(
         default_factory=list, max_length=256,
         description="Other namespaces whose Investigations may use this provider ('*' for all).",
     )

@@ -81,26 +81,28 @@ class _Reader:
             self._reported.add(once)
         self.problems.append(Problem(reasons.SECRETS_RESOLVED, reason, message))
 
-    async def secret(self, name: str, what: str) -> dict[str, bytes] | None:
+    async def secret(self, name: str, key: str, what: str) -> dict[str, bytes] | None:
+        """The Secret's data, or None (a problem naming the Secret, the key that was wanted and the spec field)."""
         if name not in self._secrets:
             self._secrets[name] = asyncio.ensure_future(self.kube.read_secret(self.namespace, name))
         try:
             found = await asyncio.shield(self._secrets[name])
         except KubeError as exc:
             self._problem(reasons.SECRET_READ_FAILED,
-                          f"cannot read {_secret_name(self.namespace, name)} ({what}): {exc.status} {exc.reason}"
+                          f"cannot read {_secret_name(self.namespace, name)} (key {key!r}, {what}): "
+                          f"{exc.status} {exc.reason}"
                           f"{': ' + exc.message if exc.message else ''}; check the operator's RBAC",
                           once=f"Secret/{name}")
             return None
         if found is None:
             self._problem(reasons.SECRET_NOT_FOUND,
-                          f"{_secret_name(self.namespace, name)} not found ({what}); create it in namespace "
-                          f"{self.namespace}", once=f"Secret/{name}")
+                          f"{_secret_name(self.namespace, name)} not found (key {key!r}, {what}); create it in "
+                          f"namespace {self.namespace}", once=f"Secret/{name}")
             return None
         return found[1]
 
     async def secret_key(self, name: str, key: str, what: str) -> bytes | None:
-        data = await self.secret(name, what)
+        data = await self.secret(name, key, what)
         if data is None:
             return None
         if key not in data:
@@ -121,12 +123,14 @@ class _Reader:
             data = await asyncio.shield(self._configmaps[name])
         except KubeError as exc:
             self._problem(reasons.SECRET_READ_FAILED,
-                          f"cannot read ConfigMap {self.namespace}/{name} ({what}): {exc.status} {exc.reason}"
+                          f"cannot read ConfigMap {self.namespace}/{name} (key {key!r}, {what}): "
+                          f"{exc.status} {exc.reason}"
                           f"{': ' + exc.message if exc.message else ''}; check the operator's RBAC",
                           once=f"ConfigMap/{name}")
             return None
         if data is None:
-            self._problem(reasons.CONFIGMAP_NOT_FOUND, f"ConfigMap {self.namespace}/{name} not found ({what}); "
+            self._problem(reasons.CONFIGMAP_NOT_FOUND,
+                          f"ConfigMap {self.namespace}/{name} not found (key {key!r}, {what}); "
                           f"create it in namespace {self.namespace}", once=f"ConfigMap/{name}")
             return None
         if key not in data:

@@ -149,17 +149,25 @@ def _meta(body: Mapping[str, Any]) -> tuple[str, str, int | None]:
     return str(meta.get("namespace") or ""), str(meta.get("name") or ""), meta.get("generation")
 
 
+def _unvalidated(status: Mapping[str, Any] | None, generation: int | None) -> bool:
+    """No verdict yet, or one about an older spec."""
+    status = status or {}
+    return not status.get("conditions") or status.get("observedGeneration") != generation
+
+
 async def validate(
     kube: KubeClient,
     registry: ProviderRegistry,
     body: Mapping[str, Any],
     *,
     write: bool = True,
+    announce: bool | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome | None:
     """Validate one provider end to end; write its status unless ``write`` is false (Kopf handlers
-    return it through ``patch.status`` instead, in the same patch as Kopf's own bookkeeping). None when
-    the provider was deleted meanwhile."""
+    return it through ``patch.status`` instead, in the same patch as Kopf's own bookkeeping). With
+    ``announce`` (default: ``write``) a new or changed provider first shows phase NotReady, Ready
+    Unknown (Probing), written at once. None when the provider was deleted meanwhile."""
     namespace, name, generation = _meta(body)
     state = registry.state(namespace, name)
     async with state.lock:
@@ -171,8 +179,10 @@ async def validate(
         endpoint = provider.endpoint_of(raw_spec)
         spec, problems = provider.parse_spec(raw_spec)
 
-        if write and spec is not None and not (old_status or {}).get("conditions"):
-            # A new provider: say at once that it is being validated (the probe may take a while).
+        if (write if announce is None else announce) and spec is not None and _unvalidated(old_status, generation):
+            # A new or changed provider: say at once that it is being validated, since the probe may take a
+            # few requestTimeoutSeconds. The handlers ask for it although they do not ``write``: their patch
+            # lands only when they return, after the probe.
             early = provider.probing_status(old_status, generation=generation, endpoint=endpoint, now=now())
             if not await write_status(kube, namespace, name, early):
                 return None

@@ -51,7 +51,7 @@ async def modelprovider_reconcile(
     body: kopf.Body, patch: kopf.Patch, namespace: str | None, name: str, memo: Any, **_: Any
 ) -> None:
     registry = _registry(memo)
-    outcome = await validate(memo.clients.kube, registry, body, write=False)
+    outcome = await validate(memo.clients.kube, registry, body, write=False, announce=True)
     if outcome is not None:
         patch.status.update(outcome.status)
         _post(body, outcome)
