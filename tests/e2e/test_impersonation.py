@@ -5,6 +5,11 @@ run before any tool call.
 The operator sends only ``Impersonate-User: system:serviceaccount:NS:NAME``; the API server adds that
 ServiceAccount's groups itself. The group test below proves it: RBAC bound to the group
 ``system:serviceaccounts:NS`` (and to nothing else) lets the Investigation read.
+
+deploy/ lets the operator impersonate only ServiceAccounts named ``inquest-investigator``
+(``resourceNames``): the tests grant their other ServiceAccounts the way docs/security.md tells admins
+to, and check that without such a grant the run waits (ServiceAccountNotImpersonable) and that the
+operator may impersonate no ServiceAccount of kube-system.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent_script import ScriptedModel, marker_question
+from tests.e2e.conftest import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.harness import (
     GROUP,
@@ -35,6 +41,8 @@ from tests.support.fake_llm import FakeLLM, text, tool_call
 API_KEY = "sk-e2e-imp-" + "5c1e9a7b3d2f"
 RBAC = "rbac.authorization.k8s.io"
 INVESTIGATOR_ROLE = "inquest-investigator"  # deploy/kustomize/base/rbac-investigator.yaml
+OPERATOR = {"kind": "ServiceAccount", "name": OPERATOR_SERVICE_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Tenants:
     scene: Scene
     model: ScriptedModel
     cluster_bindings: list[str]
+    cluster_roles: list[str]
 
 
 def _service_account(cp: ControlPlane, namespace: str, name: str) -> str:
@@ -71,10 +80,50 @@ def tenants(controlplane: ControlPlane, namespace: str, pki: TestPKI, fake_llm_t
     cp.create_namespace(grouped)
     scene = build_scene(cp, other)
     create_tls_provider(cp, namespace, fake_llm_tls.base_url, API_KEY, pki.ca.cert_pem)
-    t = Tenants(namespace, other, grouped, scene, model, [])
+    t = Tenants(namespace, other, grouped, scene, model, [], [])
     yield t
     for name in t.cluster_bindings:
         cp.request("DELETE", f"/apis/{RBAC}/v1/clusterrolebindings/{name}")
+    for name in t.cluster_roles:
+        cp.request("DELETE", f"/apis/{RBAC}/v1/clusterroles/{name}")
+
+
+def _allow_impersonation(cp: ControlPlane, t: Tenants, *names: str) -> None:
+    """docs/security.md, "Running as another ServiceAccount": a ClusterRole with impersonate on these
+    resourceNames, bound to the operator's ServiceAccount."""
+    name = unique("inquest-impersonate-extra")
+    create_ok(cp, {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": {"name": name},
+                   "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"],
+                              "resourceNames": list(names)}]})
+    t.cluster_roles.append(name)
+    create_ok(cp, {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
+                   "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name}, "subjects": [OPERATOR]})
+    t.cluster_bindings.append(name)
+
+
+def _allow_impersonation_in(cp: ControlPlane, namespace: str, sa: str) -> None:
+    """docs/security.md, one namespace only: a Role and RoleBinding where the ServiceAccount lives."""
+    name = f"inquest-impersonate-{sa}"
+    create_ok(cp, {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": name},
+                   "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"],
+                              "resourceNames": [sa]}]}, namespace)
+    create_ok(cp, {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": name},
+                   "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": name}, "subjects": [OPERATOR]}, namespace)
+
+
+def _may(cp: ControlPlane, user: str, verb: str, resource: str, namespace: str, name: str = "") -> bool:
+    """The real API server's answer (a SubjectAccessReview, asked as the admin) for a ServiceAccount user."""
+    attributes = {"verb": verb, "group": "", "resource": resource, "namespace": namespace}
+    if name:
+        attributes["name"] = name
+    sa_namespace = user.split(":")[2]
+    status, review = cp.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts", f"system:serviceaccounts:{sa_namespace}",
+                                          "system:authenticated"],
+                 "resourceAttributes": attributes}})
+    assert status == 201, review
+    return bool(review["status"]["allowed"])
 
 
 def _investigation(t: Tenants, name: str, marker: str, service_account: str | None, *namespaces: str,
@@ -126,6 +175,7 @@ def test_tools_read_with_the_service_accounts_rbac(controlplane: ControlPlane, t
     grouped = _service_account(cp, t.own, "grouped")
     _role_binding(cp, t.grouped, "own-namespace-group",
                   {"kind": "Group", "apiGroup": RBAC, "name": f"system:serviceaccounts:{t.own}"})
+    _allow_impersonation(cp, t, narrow, wide, grouped)  # none of them is named inquest-investigator
     create_ok(cp, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "grouped-pod"},
                    "spec": {"automountServiceAccountToken": False, "containers": [{"name": "app",
                                                                                    "image": "busybox"}]}},
@@ -173,6 +223,72 @@ def test_tools_read_with_the_service_accounts_rbac(controlplane: ControlPlane, t
     assert sum(provoked in line for line in op.problems()) == 2, op.problems()
     assert not _unexpected_problems(op, provoked), op.problems()
     assert not model.unrouted, model.unrouted
+    op.stop()
+
+
+def test_the_operator_may_impersonate_only_the_investigator_service_account(controlplane: ControlPlane,
+                                                                            namespace: str, deployed: Any) -> None:
+    """The API server's own verdict on deploy/'s RBAC: impersonate the investigator ServiceAccount of
+    any namespace, and no other ServiceAccount: none of kube-system's controllers, which would make
+    the operator's token as good as cluster-admin."""
+    cp = controlplane
+    for ns in (namespace, "kube-system", "default"):
+        assert _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", ns, "inquest-investigator"), ns
+    for sa in ("replicaset-controller", "clusterrole-aggregation-controller", "namespace-controller", "default"):
+        assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", "kube-system", sa), sa
+    assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", namespace, "default")
+    assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", namespace)  # any, unnamed
+    assert not _may(cp, OPERATOR_USER, "impersonate", "users", "")
+    assert not _may(cp, OPERATOR_USER, "impersonate", "groups", "")
+    # reading a ServiceAccount to report a missing one stays allowed for any name
+    assert _may(cp, OPERATOR_USER, "get", "serviceaccounts", "kube-system", "replicaset-controller")
+
+    # the documented per-namespace grant opens exactly that name in exactly that namespace
+    lent = _service_account(cp, namespace, unique("lent"))
+    assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", namespace, lent)
+    _allow_impersonation_in(cp, namespace, lent)
+    assert _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", namespace, lent)
+    assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", "kube-system", lent)
+    assert not _may(cp, OPERATOR_USER, "impersonate", "serviceaccounts", "default", lent)
+
+
+def test_a_service_account_the_operator_may_not_impersonate_is_a_condition(
+        controlplane: ControlPlane, tenants: Tenants, operator_factory: Callable[..., OperatorProcess]) -> None:
+    """A ServiceAccount that exists but that deploy/'s RBAC does not let the operator act as: the run
+    waits (ServiceAccountNotImpersonable, per the operator's SelfSubjectAccessReview) instead of
+    failing every tool call with 403, and starts by itself once the documented grant is made."""
+    cp, t, model = controlplane, tenants, tenants.model
+    lent = _service_account(cp, t.own, "team-reader")
+    _role_binding(cp, t.own, "team-reader", {"kind": "ServiceAccount", "name": lent, "namespace": t.own})
+    op = operator_factory()
+    marker = unique("not-impersonable")
+    model.add(marker, _list_pods(t.own), text("ran once the operator could act as team-reader"))
+    create_ok(cp, _investigation(t, "as-team-reader", marker, lent), t.own)
+
+    def waiting() -> dict[str, Any] | None:
+        obj = get(cp, "Investigation", "as-team-reader", t.own) or {}
+        cond = condition(obj, "ServiceAccountReady")
+        return obj if cond and cond["reason"] == "ServiceAccountNotImpersonable" else None
+
+    obj = wait_for(waiting, timeout=30, what="ServiceAccountNotImpersonable" + op.diagnostics())
+    assert obj["status"]["phase"] == "Pending", obj["status"]
+    assert condition(obj, "Succeeded")["reason"] == "ServiceAccountNotImpersonable"  # type: ignore[index]
+    message = condition(obj, "ServiceAccountReady")["message"]  # type: ignore[index]
+    assert f"the operator may not impersonate ServiceAccount {t.own}/{lent}" in message, message
+    assert f'add "{lent}" to resourceNames of the impersonate rule on serviceaccounts of the operator\'s role ' \
+        "inquest-impersonator" in message, message
+    st, events = cp.request("GET", f"/api/v1/namespaces/{t.own}/events")
+    assert st == 200 and any(e["reason"] == "ServiceAccountNotImpersonable" and e["type"] == "Warning"
+                             for e in events["items"]), events
+    assert model.requests.get(marker, []) == []  # nothing was read, the model was never asked
+
+    _allow_impersonation_in(cp, t.own, lent)  # what the message says to do, for this namespace only
+    done = _wait_phase(cp, op, t.own, "as-team-reader", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert condition(done, "ServiceAccountReady")["reason"] == "ServiceAccountFound"  # type: ignore[index]
+    (listed,) = model.result_of(marker, "list_resources")
+    assert "forbidden" not in listed.lower(), listed
+    assert not op.problems(), op.problems()  # the review was allowed to the operator: no 403 anywhere
     op.stop()
 
 

@@ -129,10 +129,12 @@ def test_deploy_roles_are_least_privilege(controlplane: ControlPlane, deployed: 
     """What deploy/ grants the operator is enough (test above) and not more (here), per the API server."""
 
     def allowed(user: str, verb: str, resource: str, group: str = "", ns: str | None = namespace,
-                subresource: str = "") -> bool:
+                subresource: str = "", name: str = "") -> bool:
         attributes: dict[str, Any] = {"verb": verb, "resource": resource, "group": group}
         if ns:
             attributes["namespace"] = ns
+        if name:
+            attributes["name"] = name
         if subresource:
             attributes["subresource"] = subresource
         status, review = controlplane.request(
@@ -150,8 +152,10 @@ def test_deploy_roles_are_least_privilege(controlplane: ControlPlane, deployed: 
     assert allowed(op, "patch", "modelproviders", GROUP, subresource="status")
     assert allowed(op, "list", "secrets", ns=None)
     assert allowed(op, "create", "events")
-    assert allowed(op, "impersonate", "serviceaccounts")
+    assert allowed(op, "impersonate", "serviceaccounts", name="inquest-investigator")
     # not needed, not granted
+    assert not allowed(op, "impersonate", "serviceaccounts")
+    assert not allowed(op, "impersonate", "serviceaccounts", ns="kube-system", name="replicaset-controller")
     assert not allowed(op, "create", "pods")
     assert not allowed(op, "update", "secrets")
     assert not allowed(op, "delete", "modelproviders", GROUP)

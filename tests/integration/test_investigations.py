@@ -19,7 +19,15 @@ from inquest.api.investigation import InvestigationStatus
 from tests.conftest import eventually
 from tests.support.fake_llm import fault, hang, rate_limited, text, tool_call
 from tests.support.investigations import API, AgentScript, cluster_events, condition, tool_names
-from tests.support.kube import INVESTIGATOR, add_service_account, impersonated_users, obj
+from tests.support.kube import (
+    INVESTIGATOR,
+    POST_ACCESS_REVIEW,
+    access_reviews,
+    add_service_account,
+    answer_access_reviews,
+    impersonated_users,
+    obj,
+)
 
 SUBMIT = {
     "summary": "checkout crash-loops: DATABASE_URL is not set",
@@ -396,6 +404,10 @@ async def test_tools_impersonate_the_default_service_account(kube, cluster, llm,
     reads = impersonated_users(kube, "/namespaces/default/pods")
     assert len(reads) >= 2 and set(reads) == {DEFAULT_USER}
     assert impersonated_users(kube, f"/serviceaccounts/{INVESTIGATOR}") == [None]  # the check, as the operator
+    # and the question whether it may act as it: about the operator's own rights, so never impersonated
+    assert impersonated_users(kube, "/selfsubjectaccessreviews") == [None]
+    assert access_reviews(kube) == [{"verb": "impersonate", "group": "", "resource": "serviceaccounts",
+                                     "namespace": "default", "name": INVESTIGATOR}]
     assert set(impersonated_users(kube, "/investigations/as-investigator/status")) == {None}
     assert set(impersonated_users(kube, "/modelproviders")) == {None}
     identity = condition(status, "ServiceAccountReady")
@@ -485,6 +497,82 @@ async def test_an_unreadable_service_account_is_a_condition_not_a_fallback(kube,
     assert f"the operator may not read ServiceAccount default/{INVESTIGATOR}" in identity["message"]
     assert "get and impersonate on serviceaccounts" in identity["message"]
     assert script.requests == []
+
+
+async def test_a_service_account_the_operator_may_not_impersonate_keeps_the_run_pending(kube, cluster, llm,
+                                                                                          start_operator):
+    """The operator's role names the ServiceAccounts it may act as: for any other the API server's
+    SelfSubjectAccessReview says no, and the run waits with a condition that says what to grant."""
+    add_service_account(kube, "reader")
+    grant = {"reader": False}
+    answer_access_reviews(kube, lambda attributes: grant.get(attributes["name"], True), default=False)
+    script = AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), text("ran once allowed"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("as-reader", serviceAccountName="reader")
+
+    def pending() -> dict[str, Any]:
+        status = cluster.status("as-reader")
+        assert status.get("phase") == "Pending"
+        identity = condition(status, "ServiceAccountReady")
+        assert (identity["status"], identity["reason"]) == ("False", "ServiceAccountNotImpersonable")
+        assert condition(status, "Succeeded")["reason"] == "ServiceAccountNotImpersonable"
+        return identity
+
+    message = (await eventually(pending, timeout=15))["message"]
+    assert "the operator may not impersonate ServiceAccount default/reader" in message
+    assert ('add "reader" to resourceNames of the impersonate rule on serviceaccounts of the operator\'s role '
+            "inquest-impersonator") in message
+    assert "investigator.impersonableServiceAccounts" in message
+    assert "a Role in default with verbs [impersonate] on serviceaccounts, resourceNames [reader]" in message
+    await asyncio.sleep(0.6)  # a few polls: nothing ran, nothing was read as anybody
+    assert cluster.status("as-reader")["phase"] == "Pending"
+    assert script.requests == [] and impersonated_users(kube, "/namespaces/default/pods") == []
+    assert all(review == {"verb": "impersonate", "group": "", "resource": "serviceaccounts",
+                          "namespace": "default", "name": "reader"} for review in access_reviews(kube))
+    assert len(access_reviews(kube)) >= 2  # asked again on every poll
+    warnings = await eventually(lambda: [r.data for r in list(kube) if str(r.method).lower().endswith("post")
+                                         and str(r.url.path).endswith("/events") and isinstance(r.data, dict)
+                                         and r.data.get("reason") == "ServiceAccountNotImpersonable"], timeout=5)
+    assert warnings[0]["type"] == "Warning" and warnings[0]["involvedObject"]["name"] == "as-reader"
+
+    grant["reader"] = True  # what the message says to do, done
+    status = await cluster.wait_phase("as-reader", "Succeeded", timeout=20)
+    assert status["answer"] == "ran once allowed"
+    assert condition(status, "ServiceAccountReady")["reason"] == "ServiceAccountFound"
+    assert impersonated_users(kube, "/namespaces/default/pods") == ["system:serviceaccount:default:reader"]
+
+
+async def test_a_service_account_never_made_impersonable_fails_after_the_timeout(kube, cluster, llm,
+                                                                                start_operator):
+    answer_access_reviews(kube, lambda attributes: False, "no RBAC policy matched", default=False)
+    script = AgentScript(llm)
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("refused-identity", limits={"timeoutSeconds": 1})
+    status = await cluster.wait_phase("refused-identity", "Failed")
+    failed = condition(status, "Succeeded")
+    assert (failed["status"], failed["reason"]) == ("False", "ServiceAccountNotImpersonable")
+    assert f"may not impersonate ServiceAccount default/{INVESTIGATOR} (no RBAC policy matched)" in failed["message"]
+    assert "gave up after 1s (limits.timeoutSeconds)" in failed["message"]
+    assert script.requests == []
+
+
+@pytest.mark.parametrize("failure", [403, 404, 500])
+async def test_a_failing_access_review_does_not_block_the_run(kube, cluster, llm, start_operator, caplog, failure):
+    """When the question itself fails (RBAC without system:basic-user, a server without the API), the
+    run goes on: a real refusal would show in the tool results."""
+    kube[POST_ACCESS_REVIEW] << failure
+    AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), text("ran without the review"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("unreviewed")
+    status = await cluster.wait_phase("unreviewed", "Succeeded", "Failed")
+    assert status["phase"] == "Succeeded" and status["answer"] == "ran without the review"
+    assert condition(status, "ServiceAccountReady")["reason"] == "ServiceAccountFound"
+    assert len(access_reviews(kube)) == 1 and impersonated_users(kube, "/namespaces/default/pods") == [DEFAULT_USER]
+    assert any("cannot ask whether the operator may impersonate ServiceAccount default/inquest-investigator"
+               in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
 
 
 @pytest.mark.parametrize("allowed, usable", [

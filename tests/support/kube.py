@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import kmock
@@ -45,6 +47,44 @@ def declare_resources(emulator: kmock.KubernetesEmulator) -> None:
             "subresources": subresources,
             "categories": ["inquest"] if api.startswith("inquest.dev") else [],
         }
+    answer_access_reviews(emulator)
+
+
+# The operator asks whether it may impersonate an Investigation's ServiceAccount before a run.
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+POST_ACCESS_REVIEW = f"post {ACCESS_REVIEWS}"
+_REVIEW_KEY = ("authorization.k8s.io/v1/selfsubjectaccessreviews", None, None)
+
+
+def answer_access_reviews(emulator: kmock.KubernetesEmulator,
+                          allowed: Callable[[dict[str, Any]], bool] = lambda attributes: True,
+                          reason: str = "", *, default: bool = True) -> None:
+    """Answer every SelfSubjectAccessReview as the API server would: ``allowed(resourceAttributes)``.
+
+    ``default`` answers below any reaction a test adds (declare_resources allows everything that way);
+    otherwise this reaction takes precedence over the default. ``kube[POST_ACCESS_REVIEW] << 403``
+    makes the review itself fail.
+    """
+
+    def answer(request: Any) -> dict[str, Any]:
+        # KMock stores every POSTed object under its name; a review has none and is never stored by a
+        # real server, so the next one would be a 409 conflict: forget it.
+        with contextlib.suppress(KeyError):
+            del emulator.objects[_REVIEW_KEY]
+        spec = (request.data if isinstance(request.data, dict) else {}).get("spec") or {}
+        status: dict[str, Any] = {"allowed": allowed(spec.get("resourceAttributes") or {})}
+        if reason and not status["allowed"]:
+            status["reason"] = reason
+        return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}
+
+    (emulator ** -1 if default else emulator)[POST_ACCESS_REVIEW] << answer
+
+
+def access_reviews(emulator: kmock.KubernetesEmulator) -> list[dict[str, Any]]:
+    """The resourceAttributes of every SelfSubjectAccessReview the operator posted."""
+    return [((r.data or {}).get("spec") or {}).get("resourceAttributes") or {} for r in list(emulator)
+            if str(r.method).lower().endswith("post") and str(r.url.path) == ACCESS_REVIEWS]
 
 
 def obj(

@@ -80,8 +80,19 @@ def one(manifests: Iterable[dict[str, Any]], kind: str, name: str) -> dict[str, 
 
 
 def allows(rules: Iterable[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    """Whether the rules grant the verb on every object of the resource (rules limited by resourceNames do not)."""
     return any(group in r.get("apiGroups", []) and resource in r.get("resources", [])
                and verb in r.get("verbs", []) and not r.get("resourceNames") for r in rules)
+
+
+def named(rules: Iterable[dict[str, Any]], group: str, resource: str, verb: str) -> set[str]:
+    """The object names the rules grant the verb on through resourceNames."""
+    return {n for r in rules if group in r.get("apiGroups", []) and resource in r.get("resources", [])
+            and verb in r.get("verbs", []) for n in r.get("resourceNames") or []}
+
+
+# The ServiceAccounts the operator may impersonate by default: the default investigator only.
+DEFAULT_IMPERSONABLE = frozenset({"inquest-investigator"})
 
 
 def rules_bound_to(manifests: list[dict[str, Any]], namespace: str, name: str) -> dict[str, list[dict[str, Any]]]:
@@ -114,6 +125,9 @@ def assert_no_wildcards(manifests: list[dict[str, Any]]) -> None:
             assert "nonResourceURLs" not in rule, role["metadata"]["name"]
             assert rule.get("verbs") and rule.get("resources"), f"{role['metadata']['name']}: empty rule {rule}"
             assert not {"escalate", "bind"} & set(rule["verbs"]), f"{role['metadata']['name']}: {rule}"
+            if "impersonate" in rule["verbs"]:
+                assert rule.get("resourceNames") and rule["resources"] == ["serviceaccounts"], \
+                    f"{role['metadata']['name']}: impersonate only named ServiceAccounts: {rule}"
 
 
 def tool_reads() -> set[tuple[str, str]]:
@@ -142,19 +156,19 @@ OPERATOR_NEEDS = [
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ("", "namespaces", "list"),
     ("", "namespaces", "watch"),
-    ("", "events", "create"),
-    ("events.k8s.io", "events", "create"),
+    ("", "events", "create"),  # Kopf posts core v1 Events only, one POST each
     *[("inquest.dev", res, verb) for res in ("modelproviders", "investigations")
       for verb in ("get", "list", "watch", "patch", "update")],
     *[("inquest.dev", f"{res}/status", verb) for res in ("modelproviders", "investigations")
       for verb in ("get", "patch", "update")],
     ("inquest.dev", "investigations", "delete"),
     *[("", res, verb) for res in ("secrets", "configmaps") for verb in ("get", "list", "watch")],
-    ("", "serviceaccounts", "impersonate"),
     ("", "serviceaccounts", "get"),
+    # impersonate on serviceaccounts: by resourceNames only (assert_operator_rights)
 ]
 # What the operator itself must never be able to do.
 OPERATOR_MUST_NOT = [
+    ("", "serviceaccounts", "impersonate"),  # every ServiceAccount, kube-system's controllers included
     ("", "users", "impersonate"),
     ("", "groups", "impersonate"),
     ("", "secrets", "create"),
@@ -169,17 +183,31 @@ OPERATOR_MUST_NOT = [
     ("inquest.dev", "modelproviders", "create"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "create"),
     ("rbac.authorization.k8s.io", "clusterroles", "create"),
+    ("", "events", "patch"),  # Kopf never patches Events
+    ("events.k8s.io", "events", "create"),  # nor uses the events.k8s.io API
 ]
 
 
-def assert_operator_rights(manifests: list[dict[str, Any]], namespace: str, name: str) -> None:
+def assert_operator_rights(manifests: list[dict[str, Any]], namespace: str, name: str,
+                           impersonable: Iterable[str] = DEFAULT_IMPERSONABLE) -> None:
     bound = rules_bound_to(manifests, namespace, name)
     everything = [r for rules in bound.values() for r in rules]
     missing = [need for need in OPERATOR_NEEDS if not allows(everything, *need)]
     assert not missing, f"the operator's ServiceAccount lacks {missing}"
     excess = [deny for deny in OPERATOR_MUST_NOT if allows(everything, *deny)]
     assert not excess, f"the operator's ServiceAccount may {excess}"
+    assert named(everything, "", "serviceaccounts", "impersonate") == set(impersonable), \
+        "the operator may impersonate exactly the investigator ServiceAccount names"
+    for deny in ("users", "groups", "uids", "userextras/scopes"):
+        assert not named(everything, "", deny, "impersonate"), f"the operator may impersonate some {deny}"
     assert not any("investigator" in role for role in bound), "the investigator role is bound to the operator"
+
+
+def impersonator_rules(*names: str) -> list[dict[str, Any]]:
+    """The impersonator role: get any ServiceAccount (to report a missing one), impersonate only these."""
+    return [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"],
+             "resourceNames": list(names)}]
 
 
 def assert_locked_down(deployment: dict[str, Any]) -> None:
@@ -359,13 +387,14 @@ def test_rbac_has_no_wildcards_or_escalation(base, overlay):
 
 def test_roles_have_one_purpose_each(base):
     framework = one(base, "ClusterRole", "inquest-framework")["rules"]
-    assert {g for r in framework for g in r["apiGroups"]} == {"apiextensions.k8s.io", "", "events.k8s.io"}
+    assert {g for r in framework for g in r["apiGroups"]} == {"apiextensions.k8s.io", ""}
     assert {res for r in framework for res in r["resources"]} == {"customresourcedefinitions", "namespaces", "events"}
+    assert [r["verbs"] for r in framework if "events" in r["resources"]] == [["create"]]
     operator = one(base, "ClusterRole", "inquest-operator")["rules"]
     assert {res for r in operator for res in r["resources"]} == {
         "modelproviders", "investigations", "modelproviders/status", "investigations/status", "secrets", "configmaps"}
     impersonator = one(base, "ClusterRole", "inquest-impersonator")["rules"]
-    assert impersonator == [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "impersonate"]}]
+    assert impersonator == impersonator_rules(*DEFAULT_IMPERSONABLE)
 
 
 def test_operator_service_account_has_exactly_what_it_needs(base):
@@ -389,6 +418,16 @@ def test_the_rights_check_catches_a_missing_and_an_excess_grant(base):
         {"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]})
     with pytest.raises(AssertionError, match="may"):
         assert_operator_rights(excess, *OPERATOR_SA)
+    # impersonate without resourceNames: every ServiceAccount of the cluster
+    unlimited = copy.deepcopy(base)
+    del one(unlimited, "ClusterRole", "inquest-impersonator")["rules"][1]["resourceNames"]
+    with pytest.raises(AssertionError, match="may"):
+        assert_operator_rights(unlimited, *OPERATOR_SA)
+    # one name too many
+    wider = copy.deepcopy(base)
+    one(wider, "ClusterRole", "inquest-impersonator")["rules"][1]["resourceNames"].append("replicaset-controller")
+    with pytest.raises(AssertionError, match="exactly the investigator"):
+        assert_operator_rights(wider, *OPERATOR_SA)
 
 
 def test_investigator_role_is_read_only_and_never_secrets(base):

@@ -27,6 +27,7 @@ from inquest.cli import _build_parser
 from tests.unit.test_crds import schema_of
 from tests.unit.test_deploy import (
     BASE,
+    DEFAULT_IMPERSONABLE,
     OPERATOR_NEEDS,
     allows,
     assert_investigator_is_read_only,
@@ -35,7 +36,9 @@ from tests.unit.test_deploy import (
     assert_operator_rights,
     assert_probes_hit_the_liveness_endpoint,
     by_kind,
+    impersonator_rules,
     load_all_strict,
+    named,
     one,
     project_version,
     render,
@@ -244,7 +247,7 @@ def test_default_render_has_the_same_objects_and_rights_as_the_kustomize_base(re
     assert h_dep["spec"]["strategy"] == k_dep["spec"]["strategy"] and h_dep["spec"]["replicas"] == 1
 
 
-IMPERSONATOR_RULES = [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["get", "impersonate"]}]
+IMPERSONATOR_RULES = impersonator_rules(*DEFAULT_IMPERSONABLE)
 
 
 def test_default_render_is_least_privilege_and_locked_down(renderer, tmp_path):
@@ -253,7 +256,7 @@ def test_default_render_is_least_privilege_and_locked_down(renderer, tmp_path):
     assert_operator_rights(objs, NS, "inquest-operator")
     assert_investigator_is_read_only(one(objs, "ClusterRole", "inquest-investigator")["rules"])
     # Investigations: the operator checks their ServiceAccount exists (get) and acts as it (impersonate),
-    # nothing more: no users, no groups
+    # nothing more: no users, no groups, and only the investigator ServiceAccount's name
     assert one(objs, "ClusterRole", "inquest-impersonator")["rules"] == IMPERSONATOR_RULES
     deployment = one(objs, "Deployment", "inquest-operator")
     assert_locked_down(deployment)
@@ -341,6 +344,7 @@ def test_watch_namespaces_namespace_the_operator_rbac(renderer, tmp_path):
     cluster_wide = [r for key, rules in bound.items() if key.startswith("ClusterRole/") for r in rules]
     assert not allows(cluster_wide, "", "secrets", "get"), "Secrets must be readable in the watched namespaces only"
     assert not allows(cluster_wide, "", "serviceaccounts", "impersonate")
+    assert not named(cluster_wide, "", "serviceaccounts", "impersonate")
 
 
 def test_a_model_provider_outside_the_watched_namespaces_is_an_error(renderer, tmp_path):
@@ -383,6 +387,31 @@ def test_values_override_image_resources_and_service_account(renderer, tmp_path)
     assert not [r for r in by_kind(objs, "ClusterRole") if r["metadata"]["name"].endswith(("-view", "-edit"))]
 
 
+@pytest.mark.parametrize("watch", [[], ["shop"]], ids=["cluster-wide", "namespaced"])
+def test_impersonable_service_accounts_add_names_and_nothing_else(renderer, tmp_path, watch):
+    """investigator.impersonableServiceAccounts extends resourceNames of the impersonate rule: the operator
+    may act as those ServiceAccounts (and the default investigator one) and as no other."""
+    values = {"watchNamespaces": watch, "investigator": {"serviceAccountName": "triage",
+                                                         "impersonableServiceAccounts": ["cluster-reader",
+                                                                                         "triage", "ops.reader"]}}
+    objs = manifests(helm_template(renderer, tmp_path, values))
+    assert_no_wildcards(objs)
+    kind = "Role" if watch else "ClusterRole"
+    (role,) = [r for r in by_kind(objs, kind) if r["metadata"]["name"] == "inquest-impersonator"]
+    assert role["rules"] == impersonator_rules("triage", "cluster-reader", "ops.reader")  # no duplicate
+    if not watch:
+        assert_operator_rights(objs, NS, "inquest-operator", impersonable={"triage", "cluster-reader", "ops.reader"})
+    # the default values: the investigator ServiceAccount alone
+    default = one(manifests(helm_template(renderer, tmp_path)), "ClusterRole", "inquest-impersonator")
+    assert named(default["rules"], "", "serviceaccounts", "impersonate") == set(DEFAULT_IMPERSONABLE)
+
+
+@pytest.mark.parametrize("names", [["*"], ["Bad_Name"], ["a", "a"], "cluster-reader"])
+def test_the_schema_refuses_impersonable_names_that_are_not_service_account_names(names):
+    with pytest.raises(jsonschema.ValidationError):
+        validate_values({"investigator": {"impersonableServiceAccounts": names}})
+
+
 def test_rbac_create_false_renders_no_rbac(renderer, tmp_path):
     objs = manifests(helm_template(renderer, tmp_path, {"rbac": {"create": False}}))
     assert not by_kind(objs, "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
@@ -392,6 +421,7 @@ def test_notes_tell_how_to_grant_an_investigator(renderer, tmp_path):
     text = helm_template(renderer, tmp_path, HOLMES_STYLE, notes=True)
     notes = text.split("# Source: inquest/templates/NOTES.txt", 1)[1].split("\n---", 1)[0]
     assert "create rolebinding inquest-investigator" in notes and "--clusterrole=inquest-investigator" in notes
+    assert "investigator.impersonableServiceAccounts" in notes and "ServiceAccountNotImpersonable" in notes
     assert "gpt-4o, local-llama" in notes and "watches every namespace" in notes
 
 
@@ -417,3 +447,6 @@ def test_the_operator_is_told_the_charts_investigator_names(renderer, tmp_path):
     assert env["INQUEST_DEFAULT_SERVICE_ACCOUNT"] == "triage"
     role = one(objs, "ClusterRole", env["INQUEST_INVESTIGATOR_CLUSTER_ROLE"])
     assert {"pods/log"} <= {r for rule in role["rules"] for r in rule["resources"]}
+    # the ServiceAccountNotImpersonable message names the release's impersonator role, which lists "triage"
+    impersonator = one(objs, "ClusterRole", env["INQUEST_IMPERSONATOR_ROLE"])
+    assert named(impersonator["rules"], "", "serviceaccounts", "impersonate") == {"triage"}

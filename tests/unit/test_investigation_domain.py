@@ -400,3 +400,19 @@ def test_the_default_identity_and_its_hint_come_from_the_operators_settings(monk
     assert "(the default" in message and "--clusterrole=ops-inquest-investigator " in message
     monkeypatch.delenv("INQUEST_DEFAULT_SERVICE_ACCOUNT")
     assert RunnerSettings.from_environment().default_service_account == "inquest-investigator"
+
+
+def test_the_not_impersonable_message_says_what_to_grant(monkeypatch):
+    from inquest.agent.runner import RunnerSettings
+
+    assert RunnerSettings.from_environment().impersonator_role == "inquest-impersonator"
+    monkeypatch.setenv("INQUEST_IMPERSONATOR_ROLE", "ops-inquest-impersonator")
+    role = RunnerSettings.from_environment().impersonator_role
+    message = inv.service_account_not_impersonable_message("shop", "cluster-reader", impersonator_role=role)
+    assert message.startswith("the operator may not impersonate ServiceAccount shop/cluster-reader, ")
+    assert 'add "cluster-reader" to resourceNames of the impersonate rule on serviceaccounts of the ' \
+        "operator's role ops-inquest-impersonator" in message
+    assert "investigator.impersonableServiceAccounts" in message
+    assert "Role in shop with verbs [impersonate] on serviceaccounts, resourceNames [cluster-reader]" in message
+    assert "(webhook down)" in inv.service_account_not_impersonable_message("shop", "x", detail="webhook down")
+    assert "ServiceAccountNotImpersonable" in inv.all_reasons()

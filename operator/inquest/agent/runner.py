@@ -7,7 +7,8 @@ deleted Investigation never keeps an agent running and never gets a status write
 The lifecycle (``inquest.domain.investigation.decide_start`` decides at each start):
 
 1. Pending: check that the ServiceAccount the tools will run as exists (``spec.serviceAccountName``,
-   default ``inquest-investigator``: never the operator's own identity), resolve the provider
+   default ``inquest-investigator``: never the operator's own identity) and that the operator may
+   impersonate it (a SelfSubjectAccessReview: its role names the ServiceAccounts), resolve the provider
    (``providerRef`` or the namespace's default), wait until it is Ready and its connection resolves
    (Secrets, CA), polling both; fail after ``limits.timeoutSeconds``.
 2. Pending/Queued: wait for one of the provider's ``maxConcurrentInvestigations`` slots.
@@ -53,6 +54,7 @@ logger = logging.getLogger("inquest.agent.runner")
 
 OWN_CONDITIONS = frozenset({inv.COND_SUCCEEDED, inv.COND_PROVIDER, inv.COND_SERVICE_ACCOUNT, inv.COND_RESTARTED})
 MERGE_PATCH = "application/merge-patch+json"
+SELF_SUBJECT_ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 EmitFn = Callable[[str, str, str], None]  # (type, reason, message) -> posts a Kubernetes Event
 ConnectFn = Callable[[KubeClient, str, str, Any], Awaitable[ProviderConnection]]
@@ -80,6 +82,9 @@ class RunnerSettings:
     # the missing-ServiceAccount message tells users to bind (the Helm chart sets both: names vary).
     default_service_account: str = inv.DEFAULT_SERVICE_ACCOUNT
     investigator_cluster_role: str = inv.INVESTIGATOR_CLUSTER_ROLE
+    # The operator's role whose impersonate rule lists the ServiceAccount names it may act as, named in
+    # the ServiceAccountNotImpersonable message (the Helm chart prefixes it with the release).
+    impersonator_role: str = inv.IMPERSONATOR_CLUSTER_ROLE
 
     @classmethod
     def from_environment(cls) -> RunnerSettings:
@@ -88,7 +93,8 @@ class RunnerSettings:
                    default_service_account=os.environ.get("INQUEST_DEFAULT_SERVICE_ACCOUNT")
                    or inv.DEFAULT_SERVICE_ACCOUNT,
                    investigator_cluster_role=os.environ.get("INQUEST_INVESTIGATOR_CLUSTER_ROLE")
-                   or inv.INVESTIGATOR_CLUSTER_ROLE)
+                   or inv.INVESTIGATOR_CLUSTER_ROLE,
+                   impersonator_role=os.environ.get("INQUEST_IMPERSONATOR_ROLE") or inv.IMPERSONATOR_CLUSTER_ROLE)
 
 
 @dataclass
@@ -298,7 +304,8 @@ class Runner:
                                               deadline - loop.time())))
 
     async def _check_service_account(self) -> NotReady | None:
-        """``None`` when the ServiceAccount the tools impersonate exists (read as the operator)."""
+        """``None`` when the ServiceAccount the tools impersonate exists (read as the operator) and the
+        API server says the operator may impersonate it."""
         settings = self.runtime.settings
         namespace = self.target.namespace
         name = inv.service_account_name(self.spec, settings.default_service_account)
@@ -311,9 +318,37 @@ class Runner:
                     cluster_role=settings.investigator_cluster_role))
             return NotReady(inv.R_SA_CHECK_FAILED, cut_end(one_line(
                 inv.service_account_unreadable_message(namespace, name, exc.status, str(exc))), 900))
+        refused = await self._impersonation_refused(namespace, name)
+        if refused is not None:
+            return NotReady(inv.R_SA_NOT_IMPERSONABLE, cut_end(one_line(inv.service_account_not_impersonable_message(
+                namespace, name, impersonator_role=settings.impersonator_role, detail=refused)), 900))
         self._set_condition(Cond.true(inv.COND_SERVICE_ACCOUNT, inv.R_SA_FOUND, "the tools run as "
                                       f"system:serviceaccount:{namespace}:{name}"))
         return None
+
+    async def _impersonation_refused(self, namespace: str, name: str) -> str | None:
+        """``None`` unless a SelfSubjectAccessReview says the operator may not impersonate the
+        ServiceAccount; then the server's reason (often empty).
+
+        The operator's role lists the ServiceAccount names it may impersonate (``resourceNames``), so a
+        name outside that list would fail every tool call with 403: better one clear condition first.
+        The review is an answer about the operator's own rights that any authenticated user may ask for
+        (``system:basic-user``); when the question itself fails (an API server without the API, an RBAC
+        that removed it), the run goes on, and a real refusal shows up in the tool results.
+        """
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": {"verb": "impersonate", "group": "", "resource": "serviceaccounts",
+                                                  "namespace": namespace, "name": name}}}
+        try:
+            answer = await self.kube.send_json("POST", SELF_SUBJECT_ACCESS_REVIEWS, review)
+        except KubeError as exc:
+            logger.debug("%s/%s: cannot ask whether the operator may impersonate ServiceAccount %s/%s (%s); "
+                         "going on", self.target.namespace, self.target.name, namespace, name, exc)
+            return None
+        status = answer.get("status") if isinstance(answer, Mapping) else None
+        if not isinstance(status, Mapping) or status.get("allowed") is not False:  # allowed, or no answer
+            return None
+        return cut_end(one_line(str(status.get("reason") or status.get("evaluationError") or "")), 200)
 
     async def _resolve_provider(self) -> ProviderChoice | NotReady:
         own = self.target.namespace

@@ -6,14 +6,16 @@ Pure logic, no I/O. The runner (``inquest.agent.runner``) decides *when*; this m
 Conditions (Tekton-style, one summary condition plus specific ones):
 
 - ``Succeeded``: ``Unknown`` while Pending (reasons ``Pending``, ``Queued``, ``ProviderNotReady``,
-  ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``) or Running (``Running``); ``True``
-  (``Succeeded``) or ``False`` with the failure reason (``StepLimitReached``, ``DeadlineExceeded``,
-  ``TokenBudgetExceeded``, ``CostBudgetExceeded``, ``ModelAuthenticationFailed``, ``ModelNotFound``,
-  ``ModelUnavailable``, ``ModelRequestRejected``, ``ContextWindowExceeded``,
-  ``ProviderNotReady``, ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``, ``RestartLimitExceeded``,
+  ``ServiceAccountNotFound``, ``ServiceAccountNotImpersonable``, ``ServiceAccountCheckFailed``) or
+  Running (``Running``); ``True`` (``Succeeded``) or ``False`` with the failure reason
+  (``StepLimitReached``, ``DeadlineExceeded``, ``TokenBudgetExceeded``, ``CostBudgetExceeded``,
+  ``ModelAuthenticationFailed``, ``ModelNotFound``, ``ModelUnavailable``, ``ModelRequestRejected``,
+  ``ContextWindowExceeded``, ``ProviderNotReady``, ``ServiceAccountNotFound``,
+  ``ServiceAccountNotImpersonable``, ``ServiceAccountCheckFailed``, ``RestartLimitExceeded``,
   ``SpecChanged``, ``InternalError``).
-- ``ServiceAccountReady``: whether the identity the tools run as exists (``ServiceAccountFound``,
-  ``ServiceAccountNotFound``, ``ServiceAccountCheckFailed``).
+- ``ServiceAccountReady``: whether the identity the tools run as exists and the operator may act as
+  it (``ServiceAccountFound``, ``ServiceAccountNotFound``, ``ServiceAccountNotImpersonable``,
+  ``ServiceAccountCheckFailed``).
 - ``ProviderReady``: whether the provider could be used (``ProviderNotReady``, ``ProviderNotFound``,
   ``NoDefaultProvider``, ``ProviderNotAllowed``, or a connection reason).
 - ``Restarted``: ``True`` once an operator restart interrupted the run and it started again.
@@ -67,6 +69,7 @@ R_NO_DEFAULT_PROVIDER = "NoDefaultProvider"
 R_PROVIDER_NOT_ALLOWED = "ProviderNotAllowed"
 R_SA_FOUND = "ServiceAccountFound"
 R_SA_NOT_FOUND = "ServiceAccountNotFound"
+R_SA_NOT_IMPERSONABLE = "ServiceAccountNotImpersonable"  # it exists, the operator's RBAC may not act as it
 R_SA_CHECK_FAILED = "ServiceAccountCheckFailed"  # the operator could not read it (RBAC, API server error)
 R_STEP_LIMIT = "StepLimitReached"
 R_DEADLINE = "DeadlineExceeded"
@@ -90,6 +93,8 @@ MAX_RESTARTS = 1
 # namespace, created and bound by whoever sets the namespace up (docs/security.md).
 DEFAULT_SERVICE_ACCOUNT = "inquest-investigator"
 INVESTIGATOR_CLUSTER_ROLE = "inquest-investigator"  # deploy/'s read-only ClusterRole for it
+IMPERSONATOR_CLUSTER_ROLE = "inquest-impersonator"  # deploy/'s ClusterRole: impersonate, by resourceNames
+IMPERSONABLE_HELM_VALUE = "investigator.impersonableServiceAccounts"  # the chart's list of further names
 DEFAULT_PROVIDER_LABEL = "inquest.dev/default"
 # Tighter than the CRD's bounds (which stay the outer limit), so that the worst status stays under
 # 64 KiB however much the model writes: the answer (16k chars), findings sharing one budget of JSON
@@ -639,8 +644,25 @@ def service_account_unreadable_message(namespace: str, name: str, status: int, e
     if status == 403:
         return (f"the operator may not read ServiceAccount {namespace}/{name} ({error}); grant its own "
                 "ServiceAccount get and impersonate on serviceaccounts (the inquest-impersonator role of "
-                "deploy/), then the run starts by itself")
+                "deploy/: get on all, impersonate by resourceNames), then the run starts by itself")
     return f"cannot check ServiceAccount {namespace}/{name}: {error}; retrying"
+
+
+def service_account_not_impersonable_message(namespace: str, name: str, *,
+                                             impersonator_role: str = IMPERSONATOR_CLUSTER_ROLE,
+                                             detail: str = "") -> str:
+    """The ServiceAccount exists but the operator's RBAC does not let it impersonate it (a condition message).
+
+    The operator may impersonate only the ServiceAccount names its role lists in ``resourceNames``
+    (docs/security.md): say which rule to extend, in each way the operator may be installed.
+    """
+    why = f" ({detail})" if detail else ""
+    return (f"the operator may not impersonate ServiceAccount {namespace}/{name}{why}, and the tools run as "
+            f"it. Grant it: add \"{name}\" to resourceNames of the impersonate rule on serviceaccounts of the "
+            f"operator's role {impersonator_role} (Helm: the value {IMPERSONABLE_HELM_VALUE}), or, for this "
+            f"namespace only, bind the operator's ServiceAccount to a Role in {namespace} with verbs "
+            f"[impersonate] on serviceaccounts, resourceNames [{name}] (docs/security.md); the run starts by "
+            "itself once allowed")
 
 
 def provider_allowed(provider_namespace: str, investigation_namespace: str, allowed: Sequence[str]) -> bool:
