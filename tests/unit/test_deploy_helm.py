@@ -296,7 +296,9 @@ def test_model_list_becomes_valid_model_providers(renderer, tmp_path):
     assert llama["spec"]["pricing"] == {"inputPerMillionTokens": 0.1}
     assert llama["spec"]["requestTimeoutSeconds"] == 120
     env = one(objs, "Deployment", "inquest-operator")["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert HOLMES_STYLE["additionalEnvVars"][1] in env
+    assert HOLMES_STYLE["additionalEnvVars"][1] in env  # the proxy reaches the operator
+    # the key's entry only became gpt-4o's apiKeySecretRef: it stays out of the operator's environment
+    assert "OPENAI_API_KEY" not in {e["name"] for e in env}
 
 
 @pytest.mark.parametrize("change, message", [
