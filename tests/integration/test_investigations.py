@@ -308,6 +308,26 @@ async def test_spec_edits_are_refused_and_not_rerun(kube, cluster, llm, start_op
     assert len(script.requests) == 1
 
 
+async def test_a_spec_edit_while_running_is_refused_and_the_run_keeps_its_question(cluster, llm, start_operator):
+    script = AgentScript(llm).add(tool_call("list_resources", {"kind": "pods"}), hang(2, text("original answer")))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("moving", question="Why does checkout keep restarting?")
+    await eventually(lambda: len(script.requests) == 2 and cluster.status("moving")["phase"] == "Running")
+    await cluster.client.send_json("PATCH", f"{API}/default/investigations/moving",
+                                   {"spec": {"question": "What about cart?"}},
+                                   content_type="application/merge-patch+json")
+    status = await cluster.wait_phase("moving", "Succeeded")
+    await asyncio.sleep(0.5)  # any late write of the runner or the handler lands
+    status = cluster.status("moving")
+    cond = condition(status, "SpecImmutable")
+    assert (cond["status"], cond["reason"]) == ("True", "SpecChangeRefused")
+    assert status["phase"] == "Succeeded" and status["answer"] == "original answer"
+    assert len(script.requests) == 2 and not script.items
+    questions = [m["content"] for r in script.requests for m in r["messages"] if m["role"] == "user"]
+    assert questions and all("Why does checkout keep restarting?" in q and "cart" not in q for q in questions)
+
+
 async def test_concurrency_limit_queues_the_rest(cluster, llm, start_operator):
     script = AgentScript(llm).add(hang(1.5, text("first")), text("second"))
     await start_operator()
@@ -328,6 +348,49 @@ async def test_concurrency_limit_queues_the_rest(cluster, llm, start_operator):
     assert (first["answer"], second["answer"]) == ("first", "second")
     assert second["startTime"] >= first["completionTime"]
     assert len(script.requests) == 2
+
+
+async def test_a_queued_investigation_fails_at_its_deadline_without_a_slot(cluster, llm, start_operator):
+    script = AgentScript(llm).add(hang(5, text("first")), text("second"))
+    await start_operator()
+    await cluster.provider(llm, maxConcurrentInvestigations=1)
+    await cluster.investigation("one")
+    await eventually(lambda: cluster.status("one").get("phase") == "Running")
+    await cluster.investigation("two", limits={"timeoutSeconds": 2})
+    second = await cluster.wait_phase("two", "Failed")
+    cond = condition(second, "Succeeded")
+    assert cond["reason"] == "DeadlineExceeded" and "waited in the queue" in cond["message"], cond
+    assert "startTime" not in second and cluster.status("one")["phase"] == "Running"
+    first = await cluster.wait_phase("one", "Succeeded")
+    assert first["answer"] == "first"
+    assert len(script.requests) == 1  # the queued one never reached the model
+
+
+async def test_max_cost_without_provider_pricing_is_reported_as_unenforceable(cluster, llm, start_operator):
+    AgentScript(llm).add(text("done"))
+    await start_operator()
+    await cluster.provider(llm, pricing=None)
+    await cluster.investigation("priceless", limits={"maxCost": 0.01})
+    status = await cluster.wait_phase("priceless", "Succeeded")
+    running = [w.data["status"]["conditions"] for w in cluster.status_writes("priceless")
+               if (w.data.get("status") or {}).get("phase") == "Running" and "conditions" in w.data["status"]]
+    messages = [condition({"conditions": c}, "Succeeded")["message"] for c in running]
+    assert messages and all("limits.maxCost ($0.01) is not enforced: ModelProvider local has no spec.pricing"
+                            in m for m in messages), messages
+    events = {e["reason"]: e for e in await eventually(lambda: cluster_events(cluster, "priceless"), timeout=5)}
+    assert events["CostBudgetUnenforceable"]["type"] == "Warning"
+    assert "no spec.pricing" in events["CostBudgetUnenforceable"]["message"]
+    assert status["usage"]["cost"] == 0
+
+
+async def test_max_cost_with_provider_pricing_posts_no_unenforceable_event(cluster, llm, start_operator):
+    AgentScript(llm).add(text("done"))
+    await start_operator()
+    await cluster.provider(llm)
+    await cluster.investigation("priced", limits={"maxCost": 0.01})
+    await cluster.wait_phase("priced", "Succeeded")
+    reasons = [e["reason"] for e in await eventually(lambda: cluster_events(cluster, "priced"), timeout=5)]
+    assert "CostBudgetUnenforceable" not in reasons and "InvestigationStarted" in reasons
 
 
 async def test_ttl_deletes_finished_investigations(cluster, llm, start_operator):

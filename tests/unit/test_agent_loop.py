@@ -241,6 +241,34 @@ async def test_first_request_is_under_2000_tokens():
     assert estimate_request(model.requests[0]["messages"], model.requests[0]["tools"]) == tokens
 
 
+def prose_question(chars: int) -> str:
+    """A question of English prose (with a few names and numbers) exactly ``chars`` long."""
+    sentence = ("Why does the checkout pod in namespace shop keep restarting since the rollout of version 1.4.2, "
+                "and is the cart service that calls it over HTTP affected as well? ")
+    return (sentence * (chars // len(sentence) + 1))[:chars]
+
+
+def test_the_first_request_is_under_2000_tokens_for_questions_up_to_1700_chars():
+    """docs/architecture.md's bound: ~1,540 tokens of system prompt and tool schemas plus the question."""
+    fixed = first_request_estimate(prompts.user_message("", ["default"]), default_registry())
+    assert 1400 < fixed < 1600
+    assert first_request_estimate(prompts.user_message(prose_question(1700), ["default"]), default_registry()) < 2000
+
+
+async def test_a_4000_char_question_leaves_room_for_the_run_in_a_4096_window():
+    question = prompts.user_message(prose_question(4000), ["default"])
+    first = first_request_estimate(question, default_registry())
+    assert first > 2000  # the longest question spec.question allows is past the 2,000-token claim
+    budget = ContextBudget.for_window(4096)
+    assert first + budget.output_reserve + budget.safety <= 4096
+    assert budget.prompt_limit - first >= 400  # room for at least a tool result or two
+    model = ScriptedModel(tools_reply(("list_resources", {"kind": "pods"})), tools_reply(("submit_findings", SUBMIT)))
+    outcome = await run_agent(model, window=4096, question=question)
+    assert outcome.succeeded and outcome.first_request_tokens == first and len(model.requests) == 2
+    for request in model.requests:
+        assert estimate_request(request["messages"], request["tools"]) + request["max_tokens"] <= 4096
+
+
 async def test_a_long_investigation_fits_a_4096_token_window():
     huge_log = "\n".join(f"2026-01-01T00:00:{i % 60:02d}Z ERROR request {i} failed: upstream timed out after 30s"
                          for i in range(3000))

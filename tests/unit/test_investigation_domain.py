@@ -298,7 +298,14 @@ TROUBLESHOOTING = Path(__file__).resolve().parents[2] / "docs" / "troubleshootin
 
 
 def _investigation_section() -> str:
-    return TROUBLESHOOTING.read_text().split("\n## Investigations\n", 1)[1]
+    """The Investigations section up to its Events table (whose rows are Event reasons)."""
+    return TROUBLESHOOTING.read_text().split("\n## Investigations\n", 1)[1].split("\n### Events\n", 1)[0]
+
+
+def _event_rows() -> dict[str, str]:
+    """reason -> type, from the Events table of the Investigations section."""
+    events = TROUBLESHOOTING.read_text().split("\n## Investigations\n", 1)[1].split("\n### Events\n", 1)[1]
+    return dict(re.findall(r"^\| `([A-Za-z]+)` \| (Normal|Warning) \|", events, flags=re.MULTILINE))
 
 
 @pytest.mark.parametrize("reason", sorted(inv.all_reasons()))
@@ -314,6 +321,33 @@ def test_the_reason_list_is_the_one_the_code_writes():
     assert loop.R_CONTEXT in inv.all_reasons()  # the loop's own constant is documented too
     rows = set(re.findall(r"^\| `([A-Za-z]+)` \|", _investigation_section(), flags=re.MULTILINE))
     assert rows == inv.all_reasons(), rows ^ inv.all_reasons()
+
+
+@pytest.mark.parametrize("reason", sorted(inv.all_event_reasons()))
+def test_every_event_reason_constant_is_listed_with_its_type(reason):
+    assert reason in inv.EVENT_TYPES, f"inv.EVENT_TYPES has no type for the Event reason {reason}"
+
+
+def test_the_events_table_is_the_one_the_code_posts():
+    rows = _event_rows()
+    assert {"InvestigationStarted", "InvestigationSucceeded", "InvestigationFailed",
+            "InvestigationRestarted", "CostBudgetUnenforceable"} <= inv.all_event_reasons()
+    assert rows == inv.EVENT_TYPES, set(rows.items()) ^ set(inv.EVENT_TYPES.items())
+
+
+def test_the_runner_and_handlers_post_events_only_with_reason_constants():
+    """No string literal as an Event reason: each goes through inquest.domain.investigation."""
+    root = Path(__file__).resolve().parents[2] / "operator" / "inquest"
+    for source in (root / "agent" / "runner.py", root / "handlers" / "investigation.py"):
+        text = source.read_text()
+        calls = re.findall(r"\bemit\(([^,]+),\s*([^,]+),", text) + re.findall(
+            r"kopf\.event\([^)]*?type=([^,]+),\s*reason=([^,]+),", text)
+        posted = [c for c in calls if "type_" not in c[0]]  # the handler's emit() definition forwards
+        assert posted, source
+        for type_, reason in posted:
+            assert not type_.strip().startswith(("'", '"')), (source.name, type_)
+            assert not reason.strip().startswith(("'", '"')), (source.name, reason)
+            assert reason.strip().startswith(("inv.", "identity.reason")), (source.name, reason)
 
 
 # --------------------------------------------------------------------------- primitives

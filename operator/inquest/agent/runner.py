@@ -10,9 +10,13 @@ The lifecycle (``inquest.domain.investigation.decide_start`` decides at each sta
    default ``inquest-investigator``: never the operator's own identity) and that the operator may
    impersonate it (a SelfSubjectAccessReview: its role names the ServiceAccounts), resolve the provider
    (``providerRef`` or the namespace's default), wait until it is Ready and its connection resolves
-   (Secrets, CA), polling both; fail after ``limits.timeoutSeconds``.
+   (Secrets, CA), polling both.
 2. Pending/Queued: wait for one of the provider's ``maxConcurrentInvestigations`` slots.
 3. Running: the agent loop (``inquest.agent.loop``); progress goes to status every few seconds.
+
+One deadline, ``limits.timeoutSeconds`` after this operator process first saw the Investigation,
+covers 1 to 3: past it the run fails with ``DeadlineExceeded`` (or the reason it was waiting on in
+1), a queued one without ever taking a slot. A run restarted after an operator restart gets a new one.
 4. Succeeded/Failed, with the answer, findings, usage and cost; then ``ttlSecondsAfterFinished``.
 
 Status is written with JSON merge patches on the status subresource through the ``KubeClient``.
@@ -177,6 +181,7 @@ class Runner:
         self.extra: list[Cond] = []
         self._last_progress = 0.0
         self.pricing: Any = None
+        self.deadline = 0.0  # loop.time() when limits.timeoutSeconds passes; set as the attempt starts
 
     # ------------------------------------------------------------------ status writes
 
@@ -203,7 +208,7 @@ class Runner:
 
     async def _fail(self, reason: str, message: str, **fields: Any) -> None:
         await self._write(inv.FAILED, reason, message, completionTime=now_iso(), **fields)
-        self.emit("Warning", "InvestigationFailed", cut_end(f"{reason}: {message}", 1000))
+        self.emit(inv.WARNING, inv.EVENT_FAILED, cut_end(f"{reason}: {message}", 1000))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -240,13 +245,17 @@ class Runner:
                              "the run is not repeated with the edited spec. Create a new Investigation")
             await self._ttl(None)
             return
+        # One deadline over this attempt (limits.timeoutSeconds), from the moment this operator process
+        # first saw the Investigation: waiting for the ServiceAccount and provider, Queued and Running all
+        # count against it. A run restarted after an operator restart starts from scratch with a new one.
+        self.deadline = asyncio.get_running_loop().time() + self.spec.limits.timeout_seconds
         carried = inv.UsageTotals()
         if decision.action == "restart":
             carried = inv.UsageTotals.from_status(status.get("usage"))  # tokens already spent stay counted
             message = (f"the operator restarted during the run; it was restarted from scratch "
                        f"({decision.restarts} of {inv.MAX_RESTARTS} allowed)")
             self.extra = [Cond.true(inv.COND_RESTARTED, inv.R_OPERATOR_RESTARTED, message)]
-            self.emit("Warning", "InvestigationRestarted", message)
+            self.emit(inv.WARNING, inv.EVENT_RESTARTED, message)
         if decision.action in ("fresh", "restart"):
             await self._write(inv.PENDING, inv.R_PENDING, "checking the ServiceAccount and the model provider",
                               observedGeneration=self.target.generation, restarts=self.restarts or None)
@@ -263,8 +272,20 @@ class Runner:
                               f"waiting for a slot: ModelProvider {choice.display(self.target.namespace)} runs at "
                               f"most {slots.limit} investigation(s) at once ({position} waiting)")
 
-        async with slots.hold(choice.spec.max_concurrent_investigations, queued):
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await slots.acquire(choice.spec.max_concurrent_investigations, queued)
+        except TimeoutError:  # acquire() gave back a slot handed over as the deadline hit
+            await self._fail(inv.R_DEADLINE, f"waited in the queue for a slot of ModelProvider "
+                             f"{choice.display(self.target.namespace)} (at most {slots.limit} investigation(s) at "
+                             f"once) until limits.timeoutSeconds ({self.spec.limits.timeout_seconds}s) passed; "
+                             "the agent never started")
+            await self._ttl(None)
+            return
+        try:
             outcome = await self._run_agent(choice, carried)
+        finally:
+            slots.release()
         # a provider's error text (ModelAuthenticationFailed...) may echo the key it refused
         outcome.message = conn.redact(outcome.message)
         await self._finish(outcome)
@@ -277,7 +298,7 @@ class Runner:
         """Pending until the ServiceAccount exists and the provider is usable, re-checking both every
         ``provider_poll_seconds``; ``None`` once ``limits.timeoutSeconds`` passed (the run Failed)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.spec.limits.timeout_seconds
+        deadline = self.deadline
         last: tuple[str, str] | None = None
         while True:
             identity = await self._check_service_account()
@@ -298,7 +319,7 @@ class Runner:
             if (verdict.reason, verdict.message) != last:
                 await self._write(inv.PENDING, waiting, verdict.message)
                 if identity is not None:
-                    self.emit("Warning", identity.reason, cut_end(identity.message, 1000))
+                    self.emit(inv.WARNING, identity.reason, cut_end(identity.message, 1000))
                 last = (verdict.reason, verdict.message)
             await asyncio.sleep(max(0.01, min(self.runtime.settings.provider_poll_seconds,
                                               deadline - loop.time())))
@@ -406,24 +427,30 @@ class Runner:
     async def _run_agent(self, choice: ProviderChoice, carried: inv.UsageTotals) -> AgentOutcome:
         conn = choice.connection
         target, spec = self.target, self.spec
-        loop = asyncio.get_running_loop()
         self.extra = [Cond.true(inv.COND_PROVIDER, inv.R_PROVIDER_READY,
                                 f"ModelProvider {choice.namespace}/{choice.name} is Ready"),
                       *[c for c in self.extra if c.type != inv.COND_PROVIDER]]
         record = inv.RunRecord(usage=inv.UsageTotals(carried.prompt_tokens, carried.completion_tokens))
-        await self._write(inv.RUNNING, inv.R_RUNNING, f"investigating with model {conn.model}",
+        running = f"investigating with model {conn.model}"
+        unenforceable = None
+        if spec.limits.max_cost is not None and choice.spec.pricing is None:  # the connection's would be $0
+            unenforceable = inv.cost_unenforceable_message(spec.limits.max_cost, choice.display(target.namespace))
+            running = f"{running}; {unenforceable}"
+        await self._write(inv.RUNNING, inv.R_RUNNING, running,
                           startTime=now_iso(), completionTime=None, provider=choice.display(target.namespace),
                           model=conn.model, summary=None, answer=None, findings=None, findingCount=None,
                           observedGeneration=target.generation, restarts=self.restarts or None,
                           **inv.progress_fields(record, conn.pricing))
-        self.emit("Normal", "InvestigationStarted",
+        if unenforceable is not None:
+            self.emit(inv.WARNING, inv.EVENT_COST_UNENFORCEABLE, unenforceable)
+        self.emit(inv.NORMAL, inv.EVENT_STARTED,
                   f"asking {conn.model} through ModelProvider {choice.display(target.namespace)}")
         namespaces = inv.scope_namespaces(target.namespace, spec)
         ctx = ToolContext(self.kube, target.namespace, scope=namespaces,
                           impersonate=inv.impersonation_user(target.namespace, spec,
                                                              self.runtime.settings.default_service_account))
         config = AgentConfig(
-            max_steps=spec.limits.max_steps, deadline=loop.time() + spec.limits.timeout_seconds,
+            max_steps=spec.limits.max_steps, deadline=self.deadline,
             budget=ContextBudget.for_window(conn.context_window, conn.parameters.max_output_tokens),
             max_tokens=spec.limits.max_tokens, max_cost=spec.limits.max_cost, pricing=conn.pricing,
             request_timeout=float(conn.timeout_seconds), max_retries=conn.max_retries,
@@ -448,7 +475,7 @@ class Runner:
         if outcome.succeeded:
             await self._write(inv.SUCCEEDED, outcome.reason, outcome.message, completionTime=now_iso(), **fields)
             summary = record.summary or "answered"
-            self.emit("Normal", "InvestigationSucceeded",
+            self.emit(inv.NORMAL, inv.EVENT_SUCCEEDED,
                       cut_end(f"{len(record.findings)} finding(s): {summary}", 1000))
         else:
             await self._fail(outcome.reason, outcome.message, **fields)
@@ -487,7 +514,7 @@ async def supervise(kube: KubeClient, runtime: InvestigationRuntime, body: Mappi
         target = Target.from_body(body)
     except ValidationError as exc:  # only on a server without the CRD's schema validation
         meta = body.get("metadata") or {}
-        emit("Warning", "InvalidSpec", cut_end(inv.describe_validation_error(exc), 1000))
+        emit(inv.WARNING, inv.EVENT_INVALID_SPEC, cut_end(inv.describe_validation_error(exc), 1000))
         logger.warning("investigation %s/%s has an invalid spec: %s", meta.get("namespace"), meta.get("name"), exc)
         return
     runner = Runner(kube, runtime, target, emit)

@@ -56,9 +56,14 @@ class Scope(ApiModel):
 
 class Limits(ApiModel):
     max_steps: int = Field(default=20, ge=1, le=100, description="Model calls at most.")
-    timeout_seconds: int = Field(default=300, ge=1, le=86_400, description="Deadline over the whole run.")
+    timeout_seconds: int = Field(default=300, ge=1, le=86_400, description=(
+        "Deadline over the whole run, from when the operator first sees the Investigation: waiting for the "
+        "ServiceAccount and provider, Queued and Running all count (a run restarted after an operator "
+        "restart gets a new one). Past it the run fails: DeadlineExceeded, or the reason it waited on."))
     max_tokens: int | None = Field(default=None, ge=1, description="Total token budget.")
-    max_cost: float | None = Field(default=None, ge=0, description="USD budget, from the provider's pricing.")
+    max_cost: float | None = Field(default=None, ge=0, description=(
+        "USD budget, from the provider's pricing. Not enforced when the provider has no pricing: the "
+        "run then says so in its Running message and a CostBudgetUnenforceable Warning Event."))
 
 
 class InvestigationSpec(ApiModel):

@@ -19,7 +19,9 @@ Conditions (Tekton-style, one summary condition plus specific ones):
 - ``ProviderReady``: whether the provider could be used (``ProviderNotReady``, ``ProviderNotFound``,
   ``NoDefaultProvider``, ``ProviderNotAllowed``, or a connection reason).
 - ``Restarted``: ``True`` once an operator restart interrupted the run and it started again.
-- ``SpecImmutable``: ``True``/``SpecChangeRefused`` after a spec edit was refused.
+- ``SpecImmutable``: ``True``/``SpecChangeRefused`` after a spec edit was refused. API servers that
+  enforce CEL (Kubernetes 1.25 and later) reject the edit outright ("spec is immutable"), so this
+  condition appears only where CEL is not enforced.
 """
 
 from __future__ import annotations
@@ -85,6 +87,29 @@ R_OPERATOR_RESTARTED = "OperatorRestarted"
 R_SPEC_CHANGED = "SpecChanged"
 R_SPEC_REFUSED = "SpecChangeRefused"
 R_INTERNAL = "InternalError"
+
+# Event reasons (Kubernetes Events about an Investigation; docs/troubleshooting.md, "### Events", has a
+# row for each, with its type). Some condition reasons are posted as Events too: see EVENT_TYPES.
+EVENT_STARTED = "InvestigationStarted"
+EVENT_SUCCEEDED = "InvestigationSucceeded"
+EVENT_FAILED = "InvestigationFailed"
+EVENT_RESTARTED = "InvestigationRestarted"
+EVENT_COST_UNENFORCEABLE = "CostBudgetUnenforceable"  # limits.maxCost set, the provider has no pricing
+EVENT_INVALID_SPEC = "InvalidSpec"  # only on a server without the CRD's schema validation
+NORMAL, WARNING = "Normal", "Warning"
+# Every reason an Event about an Investigation is posted with, and the Event's type.
+EVENT_TYPES: dict[str, str] = {
+    EVENT_STARTED: NORMAL,
+    EVENT_SUCCEEDED: NORMAL,
+    EVENT_FAILED: WARNING,
+    EVENT_RESTARTED: WARNING,
+    EVENT_COST_UNENFORCEABLE: WARNING,
+    EVENT_INVALID_SPEC: WARNING,
+    R_SA_NOT_FOUND: WARNING,
+    R_SA_NOT_IMPERSONABLE: WARNING,
+    R_SA_CHECK_FAILED: WARNING,
+    R_SPEC_REFUSED: WARNING,
+}
 
 # An unfinished run is restarted from scratch this many times after operator restarts; the next
 # interruption fails it (a run that keeps dying with the operator would otherwise loop forever).
@@ -600,6 +625,17 @@ def spec_change_refused(existing: Mapping[str, Any] | None, *, generation: int |
 def all_reasons() -> frozenset[str]:
     """Every Investigation reason (the ``R_`` constants); docs/troubleshooting.md has a row for each."""
     return frozenset(v for k, v in globals().items() if k.startswith("R_") and isinstance(v, str))
+
+
+def all_event_reasons() -> frozenset[str]:
+    """Every Event reason (the ``EVENT_`` constants); docs/troubleshooting.md has a row for each."""
+    return frozenset(v for k, v in globals().items() if k.startswith("EVENT_") and isinstance(v, str))
+
+
+def cost_unenforceable_message(max_cost: float, provider: str) -> str:
+    """Why ``limits.maxCost`` cannot be enforced (an Event, and part of the Running message)."""
+    return (f"limits.maxCost (${max_cost:g}) is not enforced: ModelProvider {provider} has no spec.pricing, so "
+            "the run's cost is unknown; set the provider's pricing, or use limits.maxTokens")
 
 
 def scope_namespaces(namespace: str, spec: InvestigationSpec) -> list[str]:

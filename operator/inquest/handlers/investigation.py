@@ -44,6 +44,6 @@ def investigation_spec_update(body: kopf.Body, patch: kopf.Patch, **_: Any) -> N
     conds, _transitions = inv.spec_change_refused(body.status, generation=generation,
                                        observed=body.status.get("observedGeneration"))
     patch.status["conditions"] = conds
-    kopf.event(body, type="Warning", reason=inv.R_SPEC_REFUSED,
+    kopf.event(body, type=inv.EVENT_TYPES[inv.R_SPEC_REFUSED], reason=inv.R_SPEC_REFUSED,
                message="the spec of an Investigation is immutable; the edit is ignored and the run is not "
                        "repeated. Create a new Investigation to ask again")
