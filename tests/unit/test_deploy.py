@@ -150,7 +150,7 @@ def assert_investigator_is_read_only(rules: list[dict[str, Any]]) -> None:
     assert not granted - needed, f"the investigator role grants {sorted(granted - needed)}, which no tool reads"
 
 
-# What the operator does with the API, and must be allowed to (Kopf + handlers + issue 6's impersonation).
+# What the operator does with the API, and must be allowed to (Kopf, handlers, impersonation).
 OPERATOR_NEEDS = [
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),

@@ -66,7 +66,7 @@ ModelFactory = Callable[[ProviderConnection], ChatModel]
 
 
 async def default_connect(kube: KubeClient, namespace: str, name: str, spec: Any) -> ProviderConnection:
-    from inquest.clients.connection import resolve_connection  # issue 3's resolver: Secrets, CA, client cert
+    from inquest.clients.connection import resolve_connection  # Secrets, CA, client certificate
 
     return await resolve_connection(kube, namespace, name, spec)
 
@@ -418,7 +418,7 @@ class Runner:
             connection = await self.runtime.connect(self.kube, namespace, name, provider.spec)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # issue 3's ConnectionProblem carries reason and message
+        except Exception as exc:  # a ConnectionProblem carries reason and message
             reason = str(getattr(exc, "reason", "") or inv.R_PROVIDER_NOT_READY)
             message = str(getattr(exc, "message", "") or exc)
             return NotReady(reason, cut_end(one_line(f"{where}: {message}"), 900))
