@@ -146,6 +146,16 @@ class TLSOutcome:
     server: CertificateInfo | None = None
 
 
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a probe connection without waiting more than a second for the peer."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    except (OSError, TimeoutError, ssl.SSLError):
+        pass
+
+
 async def _peer_certificate(host: str, port: int, timeout: float) -> CertificateInfo | None:
     """The server's certificate, read without verification (only to name it in a message)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -161,11 +171,7 @@ async def _peer_certificate(host: str, port: int, timeout: float) -> Certificate
         der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
         return info_of_der(der) if der else None
     finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 1)
-        except (OSError, TimeoutError, ssl.SSLError):
-            pass
+        await _close(writer)
 
 
 def _server_desc(server: CertificateInfo | None) -> str:
@@ -287,11 +293,7 @@ async def check_tls(conn: ProviderConnection, *, timeout: float | None = None) -
     except (OSError, TimeoutError):
         pass  # the handshake worked; the HTTP requests will tell the rest
     finally:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 1)
-        except (OSError, TimeoutError, ssl.SSLError):
-            pass
+        await _close(writer)
     if closed:
         # TLS 1.3 servers check the client certificate after the handshake and often just hang up.
         cert = _closed_after_handshake(conn, url)
