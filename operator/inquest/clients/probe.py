@@ -146,7 +146,6 @@ class TLSOutcome:
     server: CertificateInfo | None = None
 
 
-
 async def _close(writer: asyncio.StreamWriter) -> None:
     """Close a probe connection without waiting more than a second for the peer."""
     writer.close()
