@@ -159,6 +159,11 @@ class ReportedResource(_Lenient):
     namespace: str | None = None
 
 
+def _joined(value: Any) -> str:
+    """A model's text field as one string: a list of lines is joined, anything else is str()'d."""
+    return "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
 class ReportedFinding(_Lenient):
     """One finding as a model reports it. Accepts the usual near-misses of small models."""
 
@@ -186,11 +191,7 @@ class ReportedFinding(_Lenient):
     @field_validator("detail", "remediation", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
-        if value is None:
-            return value
-        if isinstance(value, list):
-            return "\n".join(str(v) for v in value)
-        return str(value)
+        return None if value is None else _joined(value)
 
     @field_validator("resource", mode="before")
     @classmethod
@@ -230,11 +231,7 @@ class Submission(_Lenient):
     @field_validator("summary", "answer", mode="before")
     @classmethod
     def _str(cls, value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, list):
-            return "\n".join(str(v) for v in value)
-        return str(value)
+        return "" if value is None else _joined(value)
 
     @field_validator("findings", mode="before")
     @classmethod
