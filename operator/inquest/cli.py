@@ -315,6 +315,7 @@ async def connect(body: Mapping[str, Any], source: ObjectSource, namespace: str)
 
 
 def _progress_registry(err: TextIO | None) -> Any:
+    from inquest.agent.redact import redact_tool_output
     from inquest.agent.tools import ToolRegistry, shared_registry
 
     class ProgressRegistry(ToolRegistry):
@@ -322,11 +323,12 @@ def _progress_registry(err: TextIO | None) -> Any:
 
         async def call(self, ctx: ToolContext, name: str, arguments: str | None) -> ToolOutcome:
             if err is not None:
-                err.write(f"→ {name} {arguments or '{}'}\n")
+                err.write(f"→ {name} {redact_tool_output(arguments or '{}')}\n")
                 err.flush()
             outcome = await super().call(ctx, name, arguments)
             if err is not None:
-                result = f"error: {outcome.error}" if outcome.error else f"{len(outcome.text)} chars"
+                result = (f"error: {redact_tool_output(outcome.error)}" if outcome.error
+                          else f"{len(outcome.text)} chars")
                 err.write(f"  ← {name}: {result} ({outcome.duration_ms} ms)\n")
                 err.flush()
             return outcome

@@ -392,6 +392,19 @@ async def test_ask_stops_at_max_steps(tmp_path, kube, llm, broken_pod, holmes_en
     assert "out of steps" in out
 
 
+async def test_ask_progress_lines_are_redacted(tmp_path, kube, llm, broken_pod, holmes_env):
+    """Progress goes to a terminal whose output gets pasted into tickets: same redaction as the model's."""
+    holmes_env.setenv("OPENAI_API_BASE", llm.base_url)
+    secret = "s3cr3tv4lue-" + "9c1e"
+    llm.script(tool_call("list_resources", {"kind": "pods", "label_selector": f"token={secret}"}),
+               tool_call("get_resource", {"kind": "pods", "name": f"password={secret}"}), text("done"))
+    code, _, err = await run(ask_command, ["ask", "why?", "--model", "test-model",
+                                           "--kubeconfig", kubeconfig(tmp_path, kube)])
+    assert code == 0, err
+    assert "→ list_resources" in err and "→ get_resource" in err and "error:" in err
+    assert secret not in err and "[REDACTED:" in err
+
+
 async def test_ask_reports_a_refused_key(tmp_path, kube, llm_factory, holmes_env):
     llm = await llm_factory(api_key="sk-right")
     holmes_env.setenv("OPENAI_API_BASE", llm.base_url)
